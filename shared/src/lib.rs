@@ -1,0 +1,13 @@
+//! HiLite's library: the domain, the pipeline stages, the ports they run against, and the
+//! adapters for both backends (SQLite + a folder on one machine; DynamoDB, SQS, S3 and KMS in
+//! AWS). The Lambda functions and the `hilite` binary are thin wiring around this crate.
+
+pub mod backend;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod media;
+pub mod pipeline;
+pub mod queue;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,47 @@
+//! The media store port: clip sources, rendered shorts and their side files. Transfers stream
+//! between a local file and the store with constant memory, whatever the size; platforms that
+//! pull media get a presigned URL that expires.
+
+use std::path::Path;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use url::Url;
+
+use crate::domain::MediaKey;
+
+#[cfg(feature = "embedded")]
+pub mod fs;
+#[cfg(feature = "aws")]
+pub mod s3;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    #[error("media {0} not found")]
+    NotFound(MediaKey),
+    #[error("media store unavailable for {key}: {message}")]
+    Unavailable { key: MediaKey, message: String },
+    /// A local file could not be read or written (disk full, permissions).
+    #[error("local file {path}: {source}")]
+    LocalFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("media store misconfigured: {0}")]
+    Misconfigured(String),
+}
+
+#[async_trait]
+pub trait MediaStore: Send + Sync {
+    /// Store the file at `path` under `key` (replacing any object there) and return its size.
+    async fn put_file(&self, key: &MediaKey, path: &Path, content_type: &str) -> Result<u64, MediaError>;
+    /// Write the object to `path` (created or truncated) and return its size.
+    async fn get_to_file(&self, key: &MediaKey, path: &Path) -> Result<u64, MediaError>;
+    /// Delete; deleting what is not there is not an error.
+    async fn delete(&self, key: &MediaKey) -> Result<(), MediaError>;
+    /// The object's size, or `None` when absent.
+    async fn size(&self, key: &MediaKey) -> Result<Option<u64>, MediaError>;
+    /// A URL anyone may GET for `ttl`, then refused.
+    async fn presign_get(&self, key: &MediaKey, ttl: Duration) -> Result<Url, MediaError>;
+}

@@ -1,0 +1,140 @@
+//! Settling a delivery with its queue after a stage ran, and the SQS batch runner the Lambda
+//! functions use. The same `settle` serves `hilite serve`'s workers, so a stage's outcome means
+//! the same thing on both backends.
+
+use std::future::Future;
+use std::time::Duration;
+
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use chrono::Utc;
+use futures::StreamExt;
+use rand::Rng;
+
+use super::StageError;
+use crate::queue::{Delivery, Queue, QueueName, MAX_VISIBILITY};
+
+/// Longest backoff between two tries of a retryable failure.
+const MAX_BACKOFF: Duration = Duration::from_secs(15 * 60);
+
+/// Bounded exponential backoff with full jitter: 10 s · 2^(n-1), capped, times a random factor
+/// in [0.5, 1.0] so a burst of failures does not come back all at once.
+pub fn backoff(receive_count: u32) -> Duration {
+    let exp = receive_count.saturating_sub(1).min(16);
+    let base = Duration::from_secs(10).saturating_mul(1u32 << exp).min(MAX_BACKOFF);
+    let factor = rand::thread_rng().gen_range(0.5..=1.0);
+    base.mul_f64(factor)
+}
+
+/// What happened to a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    /// Done (or permanently failed and recorded): the message is deleted.
+    Deleted,
+    /// Will come back after a delay (backoff or rate-limit reset).
+    RetryLater,
+    /// Left as it is: visible again after its visibility timeout, dead-lettered after the
+    /// maximum receives.
+    LeftForRedelivery,
+}
+
+/// Apply a stage's outcome to its delivery. In Lambda `delete_done` is false: the event
+/// source mapping deletes every record not reported as failed.
+pub async fn settle(
+    queue: &dyn Queue,
+    name: QueueName,
+    delivery: &Delivery,
+    outcome: &Result<(), StageError>,
+    delete_done: bool,
+) -> Settled {
+    let delay = match outcome {
+        Ok(()) | Err(StageError::Permanent(_)) => {
+            if delete_done {
+                if let Err(e) = queue.delete(name, &delivery.receipt).await {
+                    // The message will be delivered again; the stage is idempotent.
+                    tracing::warn!(queue = %name, message_id = %delivery.message_id, error = %e, "could not delete a handled message");
+                }
+            }
+            return Settled::Deleted;
+        }
+        Err(StageError::Poison(_)) => return Settled::LeftForRedelivery,
+        Err(StageError::Retryable(_)) => backoff(delivery.receive_count),
+        Err(StageError::RateLimited { until, .. }) => (*until - Utc::now())
+            .to_std()
+            .unwrap_or(Duration::ZERO)
+            .min(MAX_VISIBILITY),
+    };
+    match queue.retry_after(name, &delivery.receipt, delay).await {
+        Ok(()) => Settled::RetryLater,
+        Err(e) => {
+            tracing::warn!(queue = %name, message_id = %delivery.message_id, error = %e, "could not delay a retry; it comes back after its visibility timeout");
+            Settled::LeftForRedelivery
+        }
+    }
+}
+
+/// Run `handler` on every record of an SQS event, at most `concurrency` at a time, and report
+/// the records that must come back (`batchItemFailures`): one bad record never makes its
+/// neighbours run again.
+pub async fn handle_sqs_event<F, Fut>(
+    queue: &dyn Queue,
+    name: QueueName,
+    event: SqsEvent,
+    concurrency: usize,
+    handler: F,
+) -> SqsBatchResponse
+where
+    F: Fn(Delivery) -> Fut,
+    Fut: Future<Output = Result<(), StageError>>,
+{
+    let handler = &handler;
+    let failures: Vec<BatchItemFailure> = futures::stream::iter(event.records)
+        .map(|record| async move {
+            let message_id = record.message_id.clone().unwrap_or_default();
+            let delivery = Delivery {
+                message_id: message_id.clone(),
+                receipt: record.receipt_handle.clone().unwrap_or_default(),
+                body: record.body.clone().unwrap_or_default(),
+                receive_count: record
+                    .attributes
+                    .get("ApproximateReceiveCount")
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(1),
+            };
+            let outcome = handler(delivery.clone()).await;
+            if let Err(e) = &outcome {
+                tracing::warn!(queue = %name, message_id = %message_id, receive_count = delivery.receive_count, error = %e, "record not done");
+            }
+            match settle(queue, name, &delivery, &outcome, false).await {
+                Settled::Deleted => None,
+                Settled::RetryLater | Settled::LeftForRedelivery => Some(message_id),
+            }
+        })
+        .buffer_unordered(concurrency.max(1))
+        .filter_map(|failed| async move { failed })
+        .map(|item_identifier| {
+            let mut f = BatchItemFailure::default();
+            f.item_identifier = item_identifier;
+            f
+        })
+        .collect()
+        .await;
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failures;
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_bounded() {
+        for n in 1..40 {
+            let b = backoff(n);
+            assert!(b <= MAX_BACKOFF, "{n}: {b:?}");
+            let base = Duration::from_secs(10).saturating_mul(1u32 << (n - 1).min(16)).min(MAX_BACKOFF);
+            assert!(b >= base / 2, "{n}: {b:?} under half of {base:?}");
+        }
+        assert!(backoff(1) <= Duration::from_secs(10));
+    }
+}
