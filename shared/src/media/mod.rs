@@ -12,6 +12,8 @@ use crate::domain::MediaKey;
 
 #[cfg(feature = "embedded")]
 pub mod fs;
+#[cfg(feature = "embedded")]
+pub mod http;
 #[cfg(feature = "aws")]
 pub mod s3;
 
@@ -30,6 +32,12 @@ pub enum MediaError {
     },
     #[error("media store misconfigured: {0}")]
     Misconfigured(String),
+    /// A presigned link whose signature does not match its key and expiry (local serving only).
+    #[error("the link to media {0} has an invalid signature")]
+    BadSignature(MediaKey),
+    /// A presigned link used after its expiry (local serving only).
+    #[error("the link to media {0} has expired")]
+    LinkExpired(MediaKey),
 }
 
 #[async_trait]

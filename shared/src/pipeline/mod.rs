@@ -5,9 +5,12 @@
 
 pub mod messages;
 pub mod runner;
+pub mod stages;
+pub mod worker;
 
 pub use messages::{ClipMessage, CollectMessage, PublishMessage};
 pub use runner::{backoff, handle_sqs_event, settle, Settled};
+pub use stages::Pipeline;
 
 use chrono::{DateTime, Utc};
 
