@@ -1,1 +1,65 @@
-fn main() {}
+//! `hilite`: HiLite on one machine (`hilite serve`) and the admin commands for either backend.
+//! This file is start-up only: parse the command line, load the configuration once, install
+//! logging, build the ports, run one command, and turn any error into one line on stderr and
+//! exit status 1. What each command does lives in its own module.
+
+mod admin;
+mod args;
+mod init;
+mod output;
+mod serve;
+mod server;
+mod status;
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use hilite::backend::Ports;
+use hilite::config::Config;
+
+use args::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(backend) = cli.backend {
+        // `--backend` is HILITE_BACKEND: set before the configuration is loaded, so the same
+        // validation applies (e.g. `aws` needs aws.table). Still single-threaded here.
+        std::env::set_var("HILITE_BACKEND", backend.as_str());
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return fail(anyhow::anyhow!("cannot start the async runtime: {e}")),
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
+fn fail(e: anyhow::Error) -> ExitCode {
+    // The user-facing failure line (not a log): the error and its causes, on one line.
+    eprintln!("error: {e:#}");
+    ExitCode::FAILURE
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let (config_file, required) = cli.config_file();
+    if let Command::Init { force } = cli.command {
+        // The one command that does not read the configuration: it writes it.
+        return output::print(&init::write_sample(&config_file, force)?);
+    }
+    let config = Config::load(Some(&config_file), required)?;
+    hilite::telemetry::init(&config.log);
+    let ports = Ports::from_config(&config)
+        .await
+        .with_context(|| format!("cannot open the {} backend", output::backend_name(config.backend)))?;
+    match cli.command {
+        Command::Init { .. } => Ok(()),
+        Command::Serve(args) => serve::run(config, ports, args).await,
+        Command::Status => output::print(&status::report(&ports).await?),
+        Command::Accounts(cmd) => output::print(&admin::accounts(&ports, cmd).await?),
+        Command::Whitelist(cmd) => output::print(&admin::whitelist(&ports, cmd).await?),
+        Command::Clips(cmd) => output::print(&admin::clips(&ports, cmd).await?),
+    }
+}

@@ -11,3 +11,4 @@ pub mod pipeline;
 pub mod queue;
 pub mod store;
 pub mod telemetry;
+pub mod twitch;

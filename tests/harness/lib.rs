@@ -3,6 +3,7 @@
 
 pub mod aws;
 pub mod backends;
+pub mod eventsub;
 pub mod media;
 pub mod moto;
 pub mod raw;

@@ -13,7 +13,9 @@ use crate::domain::{AccountName, BroadcasterId, ClipId, ExternalId, Platform};
 pub struct CollectMessage {
     pub broadcaster_id: BroadcasterId,
     pub stream_id: Option<ExternalId>,
-    pub started_at: DateTime<Utc>,
+    /// `None` when HiLite never saw the stream start (it was started mid-stream): collect finds
+    /// the start from the latest archive video, else a configured look-back.
+    pub started_at: Option<DateTime<Utc>>,
     pub ended_at: DateTime<Utc>,
 }
 

@@ -6,6 +6,7 @@
 pub mod messages;
 pub mod runner;
 pub mod stages;
+pub mod webhook;
 pub mod worker;
 
 pub use messages::{ClipMessage, CollectMessage, PublishMessage};

@@ -169,6 +169,8 @@ pub trait StateStore: Send + Sync {
     ) -> StoreResult<Option<Stream>>;
 
     // --- webhook message ids -------------------------------------------------------------------
+    /// Whether `id` is remembered and unexpired at `now` (a read; changes nothing).
+    async fn message_seen(&self, id: &ExternalId, now: DateTime<Utc>) -> StoreResult<bool>;
     /// Remember `id` until `expires_at`; `AlreadySeen` when it is remembered and unexpired.
     /// Of two concurrent calls with the same id exactly one gets `New`.
     async fn remember_message(

@@ -15,7 +15,7 @@
 //!
 //! | record | pk | sk | gsi1pk | gsi1sk |
 //! |---|---|---|---|---|
-//! | clip | `CLIP#{id}` | `CLIP` | `STATUS#{status}` | `{score×1000, 9 digits}#{id}` |
+//! | clip | `CLIP#{id}` | `CLIP` | `STATUS#{status}` | `{rank}#{created_at µs}#{id}` |
 //! | publication | `CLIP#{clip}` | `PUB#{account}#{platform}` | `ACCOUNT#{account}` | `PUB#{clip}#{platform}` |
 //! | account | `ACCOUNT#{name}` | `ACCOUNT` | `ACCOUNTS` | `{name}` |
 //! | whitelist entry | `WHITELIST` | `{scope key}#{editor}` | | |
@@ -26,8 +26,9 @@
 //! | token (vault) | `TOKEN#{name}` | `TOKEN` | | |
 //!
 //! Ids are parsed types that cannot contain `#` (see `domain::ids`), so a key can never run
-//! into the next segment. The clip's score key is fixed-width, so a descending query on
-//! `STATUS#{status}` returns the best clips first. A stream is written together with its guard
+//! into the next segment. A clip's `rank` is its score in millionths subtracted from 10¹² − 1,
+//! zero-padded to 12 digits (and `created_at` is padded to 20), so an ascending query on
+//! `STATUS#{status}` returns the best clips first, then the oldest, then by id. A stream is written together with its guard
 //! item in one transaction, so a stream id is recorded once however often Twitch repeats it.
 //!
 //! # Concurrency

@@ -266,6 +266,11 @@ impl StateStore for SqliteStore {
 
     // --- webhook message ids -------------------------------------------------------------------
 
+    async fn message_seen(&self, id: &ExternalId, now: DateTime<Utc>) -> StoreResult<bool> {
+        let id = id.clone();
+        self.db.run(move |c| twitch::message_seen(c, &id, now)).await
+    }
+
     async fn remember_message(
         &self,
         id: &ExternalId,

@@ -235,7 +235,7 @@ mod tests {
         let done = store.complete_publication(&key(), new.claim_token.as_deref().unwrap(), &result, later).await.unwrap();
         assert_eq!(done.status, PostStatus::Success);
         assert_eq!(done.published_at, Some(later));
-        assert_eq!((done.lease_until, done.claim_token), (None, None));
+        assert_eq!((done.lease_until, done.claim_token.as_deref()), (None, None));
         assert_eq!(store.get_publication(&key()).await.unwrap().unwrap(), done);
     }
 

@@ -119,6 +119,17 @@ pub(super) fn close_stream(
     Ok(Some(stream))
 }
 
+pub(super) fn message_seen(conn: &Connection, id: &ExternalId, now: DateTime<Utc>) -> StoreResult<bool> {
+    let live: Option<i64> = conn
+        .query_row(
+            "SELECT 1 FROM webhook_messages WHERE id = ?1 AND expires_at_us > ?2",
+            params![id.as_str(), micros(now)],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(live.is_some())
+}
+
 pub(super) fn remember_message(
     conn: &mut Connection,
     id: &ExternalId,
@@ -171,6 +182,8 @@ mod tests {
             let fresh = ExternalId::parse("fresh").unwrap();
             assert_eq!(remember_message(c, &fresh, later + Duration::minutes(10), later)?, Seen::New);
             assert_eq!(count_messages(c), 1);
+            assert!(message_seen(c, &fresh, later)?);
+            assert!(!message_seen(c, &fresh, later + Duration::minutes(10))?);
             Ok(())
         })
         .await

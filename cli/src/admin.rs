@@ -1,0 +1,189 @@
+//! The admin commands for accounts, the editor whitelist and clips. Each runs against the
+//! ports, so it works the same on both backends; each returns the text to print. Values are
+//! already parsed into domain types by `args`; this module only reads and writes records.
+
+use anyhow::Context;
+use hilite::backend::Ports;
+use hilite::domain::{Account, ClipStatus, WhitelistEntry, WhitelistScope};
+
+use crate::args::{AccountAdd, AccountsCommand, ClipsCommand, WhitelistCommand};
+use crate::output::table;
+
+pub async fn accounts(ports: &Ports, cmd: AccountsCommand) -> anyhow::Result<String> {
+    let store = &ports.store;
+    match cmd {
+        AccountsCommand::Add(a) => {
+            if store.get_account(&a.name).await.context("cannot read accounts")?.is_some() {
+                anyhow::bail!("account {} exists already; remove it first to change it", a.name);
+            }
+            let account = new_account(a, ports);
+            store.put_account(&account).await.context("cannot store the account")?;
+            Ok(format!(
+                "added account {}: up to {} a day at {} {} on {}\n",
+                account.name,
+                account.max_per_day,
+                account.post_at.format("%H:%M"),
+                account.timezone.as_str(),
+                join(&account.platforms),
+            ))
+        }
+        AccountsCommand::List => {
+            let accounts = store.list_accounts().await.context("cannot list accounts")?;
+            if accounts.is_empty() {
+                return Ok("no accounts (add one with `hilite accounts add`)\n".into());
+            }
+            let rows: Vec<Vec<String>> = accounts
+                .iter()
+                .map(|a| {
+                    vec![
+                        a.name.to_string(),
+                        a.timezone.as_str().to_string(),
+                        a.post_at.format("%H:%M").to_string(),
+                        a.max_per_day.to_string(),
+                        join(&a.platforms),
+                        if a.broadcasters.is_empty() { "(all)".into() } else { join(&a.broadcasters) },
+                        format!("{:?}", a.privacy).to_lowercase(),
+                        if a.paused { "paused".into() } else { "active".into() },
+                    ]
+                })
+                .collect();
+            Ok(table(&["name", "timezone", "at", "per day", "platforms", "broadcasters", "privacy", "state"], &rows))
+        }
+        AccountsCommand::Remove { name } => {
+            if store.remove_account(&name).await.context("cannot remove the account")? {
+                Ok(format!("removed account {name}\n"))
+            } else {
+                anyhow::bail!("no account named {name}")
+            }
+        }
+    }
+}
+
+fn new_account(a: AccountAdd, ports: &Ports) -> Account {
+    Account {
+        name: a.name,
+        timezone: a.timezone,
+        post_at: a.at,
+        max_per_day: a.max_per_day,
+        platforms: a.platforms,
+        broadcasters: a.broadcasters,
+        privacy: a.privacy,
+        paused: false,
+        created_at: ports.clock.now(),
+    }
+}
+
+pub async fn whitelist(ports: &Ports, cmd: WhitelistCommand) -> anyhow::Result<String> {
+    let store = &ports.store;
+    match cmd {
+        WhitelistCommand::Add { editor_id, name, broadcaster, notes } => {
+            let name = name.trim().to_string();
+            if name.is_empty() {
+                anyhow::bail!("--name must not be empty");
+            }
+            let entry = WhitelistEntry {
+                editor_id,
+                editor_name: name,
+                scope: scope(broadcaster),
+                active: true,
+                notes,
+                added_at: ports.clock.now(),
+            };
+            store.put_whitelist_entry(&entry).await.context("cannot store the whitelist entry")?;
+            Ok(format!(
+                "whitelisted editor {} ({}) for {}\n",
+                entry.editor_id,
+                entry.editor_name,
+                scope_text(&entry.scope)
+            ))
+        }
+        WhitelistCommand::Remove { editor_id, broadcaster } => {
+            let scope = scope(broadcaster);
+            if store
+                .remove_whitelist_entry(&scope, &editor_id)
+                .await
+                .context("cannot remove the whitelist entry")?
+            {
+                Ok(format!("removed editor {editor_id} for {}\n", scope_text(&scope)))
+            } else {
+                anyhow::bail!("editor {editor_id} is not whitelisted for {}", scope_text(&scope))
+            }
+        }
+        WhitelistCommand::List => {
+            let entries = store.list_whitelist().await.context("cannot list the whitelist")?;
+            if entries.is_empty() {
+                return Ok("the whitelist is empty: every editor's clips are collected\n".into());
+            }
+            let rows: Vec<Vec<String>> = entries
+                .iter()
+                .map(|e| {
+                    vec![
+                        e.editor_id.to_string(),
+                        e.editor_name.clone(),
+                        scope_text(&e.scope),
+                        if e.active { "active".into() } else { "inactive".into() },
+                        e.notes.clone().unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            Ok(table(&["editor", "name", "scope", "state", "notes"], &rows))
+        }
+    }
+}
+
+fn scope(broadcaster: Option<hilite::domain::BroadcasterId>) -> WhitelistScope {
+    broadcaster.map_or(WhitelistScope::Global, WhitelistScope::Broadcaster)
+}
+
+fn scope_text(scope: &WhitelistScope) -> String {
+    match scope {
+        WhitelistScope::Global => "every broadcaster".into(),
+        WhitelistScope::Broadcaster(id) => format!("broadcaster {id}"),
+    }
+}
+
+pub async fn clips(ports: &Ports, cmd: ClipsCommand) -> anyhow::Result<String> {
+    match cmd {
+        ClipsCommand::List { status, limit } => {
+            let statuses = match status {
+                Some(s) => vec![s],
+                None => ClipStatus::ALL.to_vec(),
+            };
+            let mut clips = Vec::new();
+            for s in statuses {
+                clips.extend(ports.store.list_clips(s, limit).await.with_context(|| format!("cannot list {s} clips"))?);
+            }
+            clips.sort_by(|a, b| b.rank().total_cmp(&a.rank()));
+            clips.truncate(limit);
+            if clips.is_empty() {
+                return Ok("no clips\n".into());
+            }
+            let rows: Vec<Vec<String>> = clips
+                .iter()
+                .map(|c| {
+                    vec![
+                        c.id.to_string(),
+                        c.status.to_string(),
+                        c.score.as_ref().map_or("-".into(), |s| format!("{:.1}", s.total)),
+                        c.broadcaster_name.clone(),
+                        c.title.clone(),
+                    ]
+                })
+                .collect();
+            Ok(table(&["id", "status", "score", "broadcaster", "title"], &rows))
+        }
+        ClipsCommand::Show { id } => {
+            let clip = ports
+                .store
+                .get_clip(&id)
+                .await
+                .context("cannot read the clip")?
+                .with_context(|| format!("no clip {id}"))?;
+            Ok(format!("{}\n", serde_json::to_string_pretty(&clip)?))
+        }
+    }
+}
+
+fn join<T: std::fmt::Display>(items: &[T]) -> String {
+    items.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
+}

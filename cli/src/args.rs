@@ -1,0 +1,226 @@
+//! The command line, as clap parses it. Values from the operator are parsed here into the
+//! domain's types (time zones, account names, Twitch ids, platforms), so a typo is refused
+//! before anything is opened; what each command does lives in its own module.
+
+use std::path::PathBuf;
+
+use chrono::NaiveTime;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use hilite::domain::{
+    AccountName, BroadcasterId, ClipId, ClipStatus, EditorId, Login, Platform, Privacy,
+    TimeZoneName,
+};
+
+const AFTER_HELP: &str = "\
+Configuration: every key, with its default and what it does, is in the sample file that
+`hilite init` writes (config/hilite.sample.toml in the source tree). Any key can be overridden
+by an environment variable named HILITE_<SECTION>__<KEY>, e.g. HILITE_LOCAL__DATA_DIR=/srv/hilite
+or HILITE_SERVER__LISTEN=0.0.0.0:8080; the environment wins over the file.
+
+Exit status: 0 on success, 1 when a command fails (one line on stderr says why), 2 for a
+command line clap cannot parse.";
+
+/// HiLite turns Twitch clips into vertical shorts. This binary runs the whole pipeline on one
+/// machine (`serve`) and administers either backend.
+#[derive(Debug, Parser)]
+#[command(name = "hilite", version, about, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// Configuration file. A missing ./hilite.toml is fine (defaults and environment apply);
+    /// a missing file named here is an error.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Which backend to use, overriding the file (same as HILITE_BACKEND).
+    #[arg(long, global = true, value_enum)]
+    pub backend: Option<BackendArg>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+impl Cli {
+    pub const DEFAULT_CONFIG: &'static str = "hilite.toml";
+
+    /// The configuration file and whether it must exist.
+    pub fn config_file(&self) -> (PathBuf, bool) {
+        match &self.config {
+            Some(path) => (path.clone(), true),
+            None => (PathBuf::from(Self::DEFAULT_CONFIG), false),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendArg {
+    /// SQLite and a local folder (local.data_dir).
+    Local,
+    /// DynamoDB, SQS, S3 and KMS, named in [aws].
+    Aws,
+}
+
+impl BackendArg {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendArg::Local => "local",
+            BackendArg::Aws => "aws",
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a commented sample configuration to the --config path (default ./hilite.toml),
+    /// readable only by you since it may hold secrets.
+    Init {
+        /// Replace an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Run HiLite on this machine: the HTTP server (GET /health, presigned media under
+    /// /media/) and a worker pool per queue. Prints `listening on ADDR` on stderr once bound.
+    /// Stops on SIGTERM or Ctrl-C: in-flight work gets server.shutdown_grace_secs to finish,
+    /// then returns to its queue.
+    Serve(ServeArgs),
+    /// Show clip counts per status, each queue's depth and dead letters, and broadcasters whose
+    /// Twitch subscription was revoked.
+    Status,
+    /// Manage publishing accounts (where and when shorts are posted).
+    #[command(subcommand)]
+    Accounts(AccountsCommand),
+    /// Manage the editor whitelist (whose clips are collected).
+    #[command(subcommand)]
+    Whitelist(WhitelistCommand),
+    /// Inspect clips.
+    #[command(subcommand)]
+    Clips(ClipsCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key for --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountsCommand {
+    /// Add a publishing account.
+    Add(AccountAdd),
+    /// List accounts.
+    List,
+    /// Remove an account (its past publications stay recorded).
+    Remove {
+        /// The account's name.
+        name: AccountName,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct AccountAdd {
+    /// Lowercase letters, digits, '-' and '_'.
+    pub name: AccountName,
+    /// IANA time zone of the daily post, e.g. Europe/Paris.
+    #[arg(long, value_parser = TimeZoneName::parse)]
+    pub timezone: TimeZoneName,
+    /// Local time of the daily post, HH:MM.
+    #[arg(long, value_parser = parse_time)]
+    pub at: NaiveTime,
+    /// Shorts posted per day at most.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub max_per_day: u32,
+    /// Where to post: youtube, tiktok, instagram (comma-separated).
+    #[arg(long, value_delimiter = ',', required = true, num_args = 1..)]
+    pub platforms: Vec<Platform>,
+    /// Only clips of these Twitch logins (comma-separated); all broadcasters when absent.
+    #[arg(long, value_delimiter = ',', num_args = 1..)]
+    pub broadcasters: Vec<Login>,
+    /// public, unlisted or private.
+    #[arg(long, default_value = "public")]
+    pub privacy: Privacy,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WhitelistCommand {
+    /// Trust an editor's clips, for every broadcaster or one.
+    Add {
+        /// The editor's Twitch user id (digits).
+        editor_id: EditorId,
+        /// The editor's display name, for your reference.
+        #[arg(long)]
+        name: String,
+        /// Limit the entry to this broadcaster's Twitch user id.
+        #[arg(long)]
+        broadcaster: Option<BroadcasterId>,
+        /// Free text kept with the entry.
+        #[arg(long)]
+        notes: Option<String>,
+    },
+    /// Remove an entry (the global one unless --broadcaster is given).
+    Remove {
+        editor_id: EditorId,
+        #[arg(long)]
+        broadcaster: Option<BroadcasterId>,
+    },
+    /// List entries. An empty whitelist accepts every editor's clips.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClipsCommand {
+    /// List clips, best score first.
+    List {
+        /// Only clips in this status (pending, downloaded, analyzed, skipped, edited, review,
+        /// published, failed).
+        #[arg(long)]
+        status: Option<ClipStatus>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Print one clip's full record as JSON.
+    Show { id: ClipId },
+}
+
+fn parse_time(s: &str) -> Result<NaiveTime, String> {
+    NaiveTime::parse_from_str(s, "%H:%M").map_err(|_| format!("{s:?} is not a time of day as HH:MM, e.g. 17:00"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn tls_flags_come_in_pairs() {
+        assert!(Cli::try_parse_from(["hilite", "serve", "--tls-cert", "c.pem"]).is_err());
+        assert!(Cli::try_parse_from(["hilite", "serve", "--tls-cert", "c.pem", "--tls-key", "k.pem"]).is_ok());
+    }
+
+    #[test]
+    fn account_values_are_parsed_into_domain_types() {
+        let cli = Cli::try_parse_from([
+            "hilite", "accounts", "add", "main", "--timezone", "Europe/Paris", "--at", "17:00",
+            "--max-per-day", "3", "--platforms", "youtube,tiktok",
+        ])
+        .unwrap();
+        let Command::Accounts(AccountsCommand::Add(a)) = cli.command else { panic!("parsed as {cli:?}") };
+        assert_eq!(a.platforms, vec![Platform::Youtube, Platform::Tiktok]);
+        assert_eq!(a.at, NaiveTime::from_hms_opt(17, 0, 0).unwrap());
+        for (flag, bad) in [("--timezone", "Mars/Olympus"), ("--at", "25:00"), ("--platforms", "myspace")] {
+            let mut argv = vec!["hilite", "accounts", "add", "main", "--max-per-day", "1"];
+            for (f, good) in [("--timezone", "UTC"), ("--at", "17:00"), ("--platforms", "youtube")] {
+                argv.extend([f, if f == flag { bad } else { good }]);
+            }
+            let err = Cli::try_parse_from(&argv).unwrap_err().to_string();
+            assert!(err.contains(bad), "{flag} {bad}: {err}");
+        }
+    }
+}

@@ -1,0 +1,224 @@
+//! The webhook stage: a Twitch EventSub delivery in, an HTTP answer out. It verifies, remembers,
+//! stores and enqueues — and never calls Twitch, so it answers in microseconds whatever Twitch's
+//! API is doing (seed 000 slept 600 s here; the delay now lives on the collect queue).
+//!
+//! Exactly-once effect under redelivery: a message id already remembered has no effect; the
+//! effects themselves are idempotent (a stream is opened once per stream id, a repeated
+//! `stream.offline` re-enqueues the same window, which collect handles idempotently), and the id
+//! is remembered only after they succeeded, so a crash half-way leaves Twitch's retry to finish
+//! the job instead of losing it.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use http::HeaderMap;
+use secrecy::{ExposeSecret, SecretString};
+
+use super::messages::{encode, CollectMessage};
+use crate::backend::Ports;
+use crate::domain::{BroadcasterId, ExternalId, Stream, SubscriptionStatus};
+use crate::queue::QueueName;
+use crate::twitch::eventsub::{self, Challenge, Notification, Refusal, Revocation, SignedHeaders, StreamOffline, StreamOnline};
+
+/// Twitch's notifications are a few KiB; anything over this is refused unread.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// A repeated `stream.offline` this soon after the stream closed re-enqueues its window.
+const REPEATED_OFFLINE_WINDOW: chrono::Duration = chrono::Duration::hours(1);
+
+/// What the webhook needs besides the ports.
+#[derive(Clone)]
+pub struct WebhookSettings {
+    pub secret: SecretString,
+    pub collect_delay: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookResponse {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: String,
+}
+
+impl WebhookResponse {
+    fn text(status: u16, body: impl Into<String>) -> Self {
+        Self { status, content_type: "text/plain; charset=utf-8", body: body.into() }
+    }
+    fn no_content() -> Self {
+        Self::text(204, "")
+    }
+}
+
+/// Handle one delivery. `body` is the exact bytes received.
+pub async fn handle_webhook(
+    ports: &Ports,
+    settings: &WebhookSettings,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> WebhookResponse {
+    if body.len() > MAX_BODY_BYTES {
+        return WebhookResponse::text(413, "body too large");
+    }
+    let now = ports.clock.now();
+    let lookup = |name: &'static str| headers.get(name).and_then(|v| v.to_str().ok());
+    let signed = match SignedHeaders::from_lookup(lookup)
+        .and_then(|h| eventsub::verify(settings.secret.expose_secret().as_bytes(), &h, body, now).map(|at| (h, at)))
+    {
+        Ok(ok) => ok,
+        Err(refusal) => return refuse(refusal),
+    };
+    let (headers, sent_at) = signed;
+    let Ok(message_id) = ExternalId::parse(headers.message_id) else {
+        return WebhookResponse::text(400, "malformed message id");
+    };
+    let message = match Message::parse(headers.message_type, body) {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::info!(message_id = %message_id, error = %e, "refused a signed webhook with a malformed body");
+            return WebhookResponse::text(400, "malformed JSON");
+        }
+    };
+    match ports.store.message_seen(&message_id, now).await {
+        Ok(true) => {
+            tracing::debug!(message_id = %message_id, "webhook message already handled");
+            return WebhookResponse::no_content();
+        }
+        Ok(false) => {}
+        Err(e) => return unavailable(&message_id, &e),
+    }
+    let response = match apply(ports, settings, message, sent_at).await {
+        Ok(r) => r,
+        Err(e) => return unavailable(&message_id, &e),
+    };
+    // Remembered past Twitch's 10-minute replay window, so a replay is refused as stale or
+    // recognised as seen.
+    let expires = sent_at + eventsub::MAX_AGE + chrono::Duration::minutes(5);
+    if let Err(e) = ports.store.remember_message(&message_id, expires, now).await {
+        // The effects are done and idempotent; a redelivery would repeat them harmlessly.
+        tracing::warn!(message_id = %message_id, error = %e, "could not remember a handled webhook message");
+    }
+    response
+}
+
+fn refuse(refusal: Refusal) -> WebhookResponse {
+    tracing::info!(reason = %refusal, "refused a webhook delivery");
+    WebhookResponse::text(403, "forbidden")
+}
+
+fn unavailable(message_id: &ExternalId, e: &dyn std::fmt::Display) -> WebhookResponse {
+    // A 5xx makes Twitch deliver the message again later.
+    tracing::error!(message_id = %message_id, error = %e, "webhook not handled; Twitch will retry");
+    WebhookResponse::text(503, "temporarily unavailable")
+}
+
+enum Message {
+    Challenge(Challenge),
+    Revocation(Revocation),
+    Notification(Notification),
+    Unknown(String),
+}
+
+impl Message {
+    fn parse(message_type: &str, body: &[u8]) -> Result<Self, serde_json::Error> {
+        Ok(match message_type {
+            "webhook_callback_verification" => Message::Challenge(serde_json::from_slice(body)?),
+            "revocation" => Message::Revocation(serde_json::from_slice(body)?),
+            "notification" => Message::Notification(serde_json::from_slice(body)?),
+            other => {
+                // Still has to be JSON: a signed body that is not is malformed.
+                serde_json::from_slice::<serde_json::Value>(body)?;
+                Message::Unknown(other.to_string())
+            }
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum ApplyError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Queue(#[from] crate::queue::QueueError),
+}
+
+async fn apply(
+    ports: &Ports,
+    settings: &WebhookSettings,
+    message: Message,
+    sent_at: DateTime<Utc>,
+) -> Result<WebhookResponse, ApplyError> {
+    let now = ports.clock.now();
+    match message {
+        Message::Challenge(c) => {
+            tracing::info!(subscription = %c.subscription.id, kind = %c.subscription.kind, "answered an EventSub challenge");
+            Ok(WebhookResponse::text(200, c.challenge))
+        }
+        Message::Revocation(r) => {
+            let sub = r.subscription;
+            tracing::warn!(subscription = %sub.id, kind = %sub.kind, reason = %sub.status, "Twitch revoked an EventSub subscription; run `hilite subscribe` again once fixed");
+            let broadcaster = sub.condition.get("broadcaster_user_id").and_then(|v| v.as_str()).and_then(|s| BroadcasterId::parse(s).ok());
+            if let (Some(b), Ok(id)) = (broadcaster, ExternalId::parse(sub.id.clone())) {
+                match ports.store.set_subscription_status(&b, &id, &sub.kind, SubscriptionStatus::Revoked, Some(&sub.status), now).await {
+                    Ok(()) | Err(crate::store::StoreError::NotFound(_)) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Ok(WebhookResponse::no_content())
+        }
+        Message::Notification(n) => notification(ports, settings, n, sent_at).await,
+        Message::Unknown(kind) => {
+            tracing::info!(message_type = %kind, "ignored an unknown EventSub message type");
+            Ok(WebhookResponse::no_content())
+        }
+    }
+}
+
+async fn notification(
+    ports: &Ports,
+    settings: &WebhookSettings,
+    n: Notification,
+    sent_at: DateTime<Utc>,
+) -> Result<WebhookResponse, ApplyError> {
+    let bad = |what: &str| {
+        tracing::info!(kind = %n.subscription.kind, "refused a notification with {what}");
+        Ok(WebhookResponse::text(400, format!("malformed event: {what}")))
+    };
+    match n.subscription.kind.as_str() {
+        "stream.online" => {
+            let Ok(e) = serde_json::from_value::<StreamOnline>(n.event.clone()) else { return bad("bad stream.online fields") };
+            let (Ok(broadcaster_id), Ok(stream_id)) = (BroadcasterId::parse(e.broadcaster_user_id), ExternalId::parse(e.id)) else {
+                return bad("bad ids");
+            };
+            let stream = Stream { broadcaster_id, stream_id, started_at: e.started_at, ended_at: None };
+            let new = ports.store.open_stream(&stream).await?;
+            tracing::info!(broadcaster = %stream.broadcaster_id, stream = %stream.stream_id, new, "stream online");
+            Ok(WebhookResponse::no_content())
+        }
+        "stream.offline" => {
+            let Ok(e) = serde_json::from_value::<StreamOffline>(n.event.clone()) else { return bad("bad stream.offline fields") };
+            let Ok(broadcaster_id) = BroadcasterId::parse(e.broadcaster_user_id) else { return bad("bad ids") };
+            let collect = match ports.store.close_stream(&broadcaster_id, sent_at).await? {
+                Some(s) => CollectMessage { broadcaster_id, stream_id: Some(s.stream_id), started_at: Some(s.started_at), ended_at: sent_at },
+                None => match ports.store.latest_stream(&broadcaster_id).await? {
+                    // Closed by an earlier delivery that may not have reached the queue.
+                    Some(s) if s.ended_at.is_some_and(|end| sent_at - end < REPEATED_OFFLINE_WINDOW) => CollectMessage {
+                        broadcaster_id,
+                        stream_id: Some(s.stream_id),
+                        started_at: Some(s.started_at),
+                        ended_at: s.ended_at.unwrap_or(sent_at),
+                    },
+                    _ => {
+                        tracing::info!(broadcaster = %broadcaster_id, "stream.offline without a recorded start; collect will find the start from the latest archive video");
+                        CollectMessage { broadcaster_id, stream_id: None, started_at: None, ended_at: sent_at }
+                    }
+                },
+            };
+            ports.queue.send(QueueName::Collect, &encode(&collect), settings.collect_delay).await?;
+            tracing::info!(broadcaster = %collect.broadcaster_id, delay_secs = settings.collect_delay.as_secs(), "stream offline; collect enqueued");
+            Ok(WebhookResponse::no_content())
+        }
+        other => {
+            tracing::info!(kind = %other, "ignored a notification of an unhandled subscription type");
+            Ok(WebhookResponse::no_content())
+        }
+    }
+}
