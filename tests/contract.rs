@@ -540,7 +540,7 @@ async fn what_sqs_refuses_is_refused(b: TestBackend) {
 }
 
 async fn media_round_trip_of_200_mb_keeps_memory_bounded(b: TestBackend) {
-    let report = harness::media::round_trip_in_child(&b, 200).await;
+    let report = harness::media::round_trip_in_child(env!("CARGO_BIN_EXE_media-roundtrip"), &b, 200).await;
     eprintln!("[{}] 200 MB media round trip: {report}", b.kind);
     assert!(report.identical, "[{}] the file came back different", b.kind);
     assert_eq!(report.bytes, 200 * 1024 * 1024);

@@ -181,11 +181,24 @@ pub struct PipelineConfig {
     /// Wait between a stream's end and collecting its clips (Twitch needs minutes to finish
     /// clips and fill `vod_offset`). At most 900 s, the SQS delay limit.
     pub collect_delay_secs: u64,
+    /// When a stream's start is unknown and Twitch has no archive video for it, collect clips
+    /// from this many hours before the stream's end.
+    pub lookback_hours: u64,
+    /// Largest clip file the download stage accepts, in bytes.
+    pub max_download_bytes: u64,
+    /// Longest one clip file download may take, in seconds.
+    pub download_timeout_secs: u64,
 }
 
 impl Default for PipelineConfig {
     fn default() -> Self {
-        Self { max_attempts: 3, collect_delay_secs: 600 }
+        Self {
+            max_attempts: 3,
+            collect_delay_secs: 600,
+            lookback_hours: 12,
+            max_download_bytes: 1024 * 1024 * 1024,
+            download_timeout_secs: 300,
+        }
     }
 }
 
@@ -225,6 +238,14 @@ pub struct TwitchConfig {
     pub callback_url: Option<Url>,
     pub api_base: Url,
     pub auth_base: Url,
+    /// Timeout of one Helix or OAuth call, in seconds.
+    pub request_timeout_secs: u64,
+    /// Clip files are only fetched over HTTPS from hosts ending with one of these suffixes,
+    /// checked again on every redirect.
+    pub download_host_suffixes: Vec<String>,
+    /// TEST ONLY: also fetch clip files over plain HTTP from loopback addresses (the strict
+    /// fake Twitch in `tests/`). Never set this in production.
+    pub allow_insecure_download_hosts: bool,
 }
 
 impl Default for TwitchConfig {
@@ -236,6 +257,12 @@ impl Default for TwitchConfig {
             callback_url: None,
             api_base: fixed_url("https://api.twitch.tv/helix"),
             auth_base: fixed_url("https://id.twitch.tv/oauth2"),
+            request_timeout_secs: 30,
+            // Get Clips Download answers with URLs on production.assets.clips.twitchcdn.net
+            // (https://dev.twitch.tv/docs/api/reference/#get-clips-download); clip media has
+            // also been served from *.twitch.tv and *.jtvnw.net.
+            download_host_suffixes: vec![".twitchcdn.net".into(), ".twitch.tv".into(), ".jtvnw.net".into()],
+            allow_insecure_download_hosts: false,
         }
     }
 }
@@ -327,6 +354,19 @@ impl Config {
                 format!("is {}, over the 900 s SQS delay limit", self.pipeline.collect_delay_secs),
             ));
         }
+        if !(1..=168).contains(&self.pipeline.lookback_hours) {
+            return Err(invalid("pipeline.lookback_hours", "must be between 1 and 168".into()));
+        }
+        if self.pipeline.max_download_bytes == 0 || self.pipeline.download_timeout_secs == 0 {
+            return Err(invalid("pipeline.max_download_bytes", "and pipeline.download_timeout_secs must be at least 1".into()));
+        }
+        if self.twitch.request_timeout_secs == 0 {
+            return Err(invalid("twitch.request_timeout_secs", "must be at least 1".into()));
+        }
+        if let Some(bad) = self.twitch.download_host_suffixes.iter().find(|s| !s.starts_with('.') || s.len() < 3) {
+            // Without the leading dot, "twitch.tv" would also match "eviltwitch.tv".
+            return Err(invalid("twitch.download_host_suffixes", format!("entry {bad:?} must start with '.', e.g. \".twitchcdn.net\"")));
+        }
         if self.pipeline.max_attempts == 0 {
             return Err(invalid("pipeline.max_attempts", "must be at least 1".into()));
         }
@@ -358,6 +398,8 @@ impl Config {
 }
 
 #[cfg(test)]
+// figment's `Jail` closures return its (large) error type; that is its API, not ours.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
     use std::io::Write;

@@ -29,9 +29,9 @@ impl std::fmt::Display for RoundTrip {
     }
 }
 
-/// Run `media-roundtrip` against `b`'s backend with a generated file of `mib` MiB.
-pub async fn round_trip_in_child(b: &TestBackend, mib: u64) -> RoundTrip {
-    let exe = env!("CARGO_BIN_EXE_media-roundtrip");
+/// Run `media-roundtrip` (`exe`: its path, which only the test target knows through
+/// `env!("CARGO_BIN_EXE_media-roundtrip")`) against `b`'s backend with a file of `mib` MiB.
+pub async fn round_trip_in_child(exe: &str, b: &TestBackend, mib: u64) -> RoundTrip {
     let out = tokio::process::Command::new(exe)
         .arg("--mib")
         .arg(mib.to_string())

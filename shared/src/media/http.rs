@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -32,9 +33,9 @@ pub fn router(store: Arc<FsMediaStore>) -> Router {
 async fn fetch(
     State(store): State<Arc<FsMediaStore>>,
     Path(key): Path<String>,
-    query: Option<Query<Signature>>,
+    query: Result<Query<Signature>, QueryRejection>,
 ) -> Response {
-    let Some(Query(signature)) = query else {
+    let Ok(Query(signature)) = query else {
         return (StatusCode::FORBIDDEN, "missing signature").into_response();
     };
     let Ok(key) = MediaKey::parse(key) else {

@@ -14,7 +14,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, TransactionBehavior};
 
-use super::{check_receive, check_send, Delivery, Queue, QueueDepth, QueueError, QueueName, MAX_VISIBILITY};
+use super::{
+    check_receive, check_send, Delivery, Queue, QueueDepth, QueueError, QueueName, MAX_VISIBILITY,
+};
 use crate::clock::Clock;
 use crate::store::sqlite::Database;
 
@@ -29,7 +31,11 @@ impl SqliteQueue {
     /// `max_receives` is SQS's `maxReceiveCount`: how often a message may be received before
     /// its next receive sends it to the dead-letter table.
     pub fn new(db: Database, max_receives: u32, clock: Arc<dyn Clock>) -> Self {
-        Self { db, max_receives, clock }
+        Self {
+            db,
+            max_receives,
+            clock,
+        }
     }
 
     /// Run `f` on the database, turning any failure into this queue's `Unavailable`.
@@ -80,7 +86,9 @@ impl Queue for SqliteQueue {
         let now = self.clock.now();
         let max_receives = self.max_receives;
         let (deliveries, dead) = self
-            .run(queue, move |c| receive(c, queue, max, visibility, max_receives, now))
+            .run(queue, move |c| {
+                receive(c, queue, max, visibility, max_receives, now)
+            })
             .await?;
         if dead > 0 {
             tracing::warn!(%queue, count = dead, max_receives, "moved messages to the dead-letter queue");
@@ -104,12 +112,20 @@ impl Queue for SqliteQueue {
         Ok(())
     }
 
-    async fn retry_after(&self, queue: QueueName, receipt: &str, delay: Duration) -> Result<(), QueueError> {
+    async fn retry_after(
+        &self,
+        queue: QueueName,
+        receipt: &str,
+        delay: Duration,
+    ) -> Result<(), QueueError> {
         // SQS's ChangeMessageVisibility allows up to the 12-hour visibility maximum.
         if delay > MAX_VISIBILITY {
             return Err(QueueError::Invalid {
                 queue,
-                message: format!("a retry delay of {}s is over the 12 hour maximum", delay.as_secs()),
+                message: format!(
+                    "a retry delay of {}s is over the 12 hour maximum",
+                    delay.as_secs()
+                ),
             });
         }
         let visible_at = micros_after(self.clock.now(), delay);
@@ -143,7 +159,11 @@ impl Queue for SqliteQueue {
             })
             .await?;
         let count = |n: i64| u64::try_from(n).unwrap_or(0);
-        Ok(QueueDepth { visible: count(visible), in_flight: count(in_flight), dead: count(dead) })
+        Ok(QueueDepth {
+            visible: count(visible),
+            in_flight: count(in_flight),
+            dead: count(dead),
+        })
     }
 }
 
@@ -188,7 +208,12 @@ fn receive(
             "UPDATE queue_messages SET receive_count = ?2, receipt = ?3, visible_at_us = ?4 WHERE id = ?1",
             params![id, count + 1, receipt, hidden_until],
         )?;
-        deliveries.push(Delivery { message_id: id, receipt, body, receive_count: count + 1 });
+        deliveries.push(Delivery {
+            message_id: id,
+            receipt,
+            body,
+            receive_count: count + 1,
+        });
     }
     tx.commit()?;
     Ok((deliveries, dead))
@@ -207,7 +232,9 @@ mod tests {
 
     fn queue(max_receives: u32) -> (tempfile::TempDir, SqliteQueue, Arc<ManualClock>) {
         let (dir, db) = temp_db();
-        let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2025, 3, 1, 12, 0, 0).unwrap()));
+        let clock = Arc::new(ManualClock::new(
+            Utc.with_ymd_and_hms(2025, 3, 1, 12, 0, 0).unwrap(),
+        ));
         let q = SqliteQueue::new(db, max_receives, clock.clone());
         (dir, q, clock)
     }
@@ -222,7 +249,14 @@ mod tests {
         q.send(Q, "later", Duration::from_secs(600)).await.unwrap();
 
         assert!(q.receive(Q, 10, VISIBILITY).await.unwrap().is_empty());
-        assert_eq!(q.depth(Q).await.unwrap(), QueueDepth { visible: 0, in_flight: 1, dead: 0 });
+        assert_eq!(
+            q.depth(Q).await.unwrap(),
+            QueueDepth {
+                visible: 0,
+                in_flight: 1,
+                dead: 0
+            }
+        );
         clock.advance(secs(599));
         assert!(q.receive(Q, 10, VISIBILITY).await.unwrap().is_empty());
         clock.advance(secs(1));
@@ -240,14 +274,24 @@ mod tests {
 
         clock.advance(secs(29));
         assert!(q.receive(Q, 1, VISIBILITY).await.unwrap().is_empty());
-        assert_eq!(q.depth(Q).await.unwrap(), QueueDepth { visible: 0, in_flight: 1, dead: 0 });
+        assert_eq!(
+            q.depth(Q).await.unwrap(),
+            QueueDepth {
+                visible: 0,
+                in_flight: 1,
+                dead: 0
+            }
+        );
         clock.advance(secs(1));
         let second = q.receive(Q, 1, VISIBILITY).await.unwrap().remove(0);
 
         assert_eq!(second.message_id, first.message_id);
         assert_eq!(second.receive_count, 2);
         assert_ne!(second.receipt, first.receipt);
-        assert!(matches!(q.delete(Q, &first.receipt).await, Err(QueueError::StaleReceipt(Q))));
+        assert!(matches!(
+            q.delete(Q, &first.receipt).await,
+            Err(QueueError::StaleReceipt(Q))
+        ));
         assert!(matches!(
             q.retry_after(Q, &first.receipt, Duration::ZERO).await,
             Err(QueueError::StaleReceipt(Q))
@@ -268,7 +312,14 @@ mod tests {
 
         assert!(q.receive(Q, 1, VISIBILITY).await.unwrap().is_empty());
 
-        assert_eq!(q.depth(Q).await.unwrap(), QueueDepth { visible: 0, in_flight: 0, dead: 1 });
+        assert_eq!(
+            q.depth(Q).await.unwrap(),
+            QueueDepth {
+                visible: 0,
+                in_flight: 0,
+                dead: 1
+            }
+        );
         clock.advance(secs(3600));
         assert!(q.receive(Q, 10, VISIBILITY).await.unwrap().is_empty());
     }
@@ -283,7 +334,10 @@ mod tests {
 
         let got = q.receive(Q, 1, VISIBILITY).await.unwrap();
 
-        assert_eq!(got.iter().map(|d| d.body.as_str()).collect::<Vec<_>>(), ["good"]);
+        assert_eq!(
+            got.iter().map(|d| d.body.as_str()).collect::<Vec<_>>(),
+            ["good"]
+        );
         assert_eq!(q.depth(Q).await.unwrap().dead, 1);
     }
 
@@ -293,7 +347,9 @@ mod tests {
         q.send(Q, "m", Duration::ZERO).await.unwrap();
         let d = q.receive(Q, 1, VISIBILITY).await.unwrap().remove(0);
 
-        q.retry_after(Q, &d.receipt, Duration::from_secs(120)).await.unwrap();
+        q.retry_after(Q, &d.receipt, Duration::from_secs(120))
+            .await
+            .unwrap();
 
         clock.advance(secs(119));
         assert!(q.receive(Q, 1, VISIBILITY).await.unwrap().is_empty());
@@ -309,17 +365,25 @@ mod tests {
         q.send(Q, "first", Duration::ZERO).await.unwrap();
         clock.advance(secs(1));
         q.send(Q, "second", Duration::ZERO).await.unwrap();
-        q.send(QueueName::Publish, "other", Duration::ZERO).await.unwrap();
+        q.send(QueueName::Publish, "other", Duration::ZERO)
+            .await
+            .unwrap();
 
         let got = q.receive(Q, 10, VISIBILITY).await.unwrap();
 
-        assert_eq!(got.iter().map(|d| d.body.as_str()).collect::<Vec<_>>(), ["first", "second"]);
+        assert_eq!(
+            got.iter().map(|d| d.body.as_str()).collect::<Vec<_>>(),
+            ["first", "second"]
+        );
         assert_eq!(q.depth(QueueName::Publish).await.unwrap().visible, 1);
     }
 
     #[tokio::test]
     async fn a_made_up_receipt_is_stale() {
         let (_dir, q, _clock) = queue(3);
-        assert!(matches!(q.delete(Q, "nope").await, Err(QueueError::StaleReceipt(Q))));
+        assert!(matches!(
+            q.delete(Q, "nope").await,
+            Err(QueueError::StaleReceipt(Q))
+        ));
     }
 }

@@ -18,7 +18,11 @@ pub(super) fn put_account(conn: &Connection, account: &Account) -> StoreResult<(
 
 pub(super) fn get_account(conn: &Connection, name: &AccountName) -> StoreResult<Option<Account>> {
     let json: Option<String> = conn
-        .query_row("SELECT record FROM accounts WHERE name = ?1", [name.as_str()], |r| r.get(0))
+        .query_row(
+            "SELECT record FROM accounts WHERE name = ?1",
+            [name.as_str()],
+            |r| r.get(0),
+        )
         .optional()?;
     json.map(|j| decode("account", &j)).transpose()
 }
@@ -37,7 +41,11 @@ pub(super) fn put_whitelist_entry(conn: &Connection, entry: &WhitelistEntry) -> 
     conn.execute(
         "INSERT INTO whitelist (scope, editor_id, record) VALUES (?1, ?2, ?3)
          ON CONFLICT (scope, editor_id) DO UPDATE SET record = excluded.record",
-        params![entry.scope.key(), entry.editor_id.as_str(), encode("whitelist entry", entry)?],
+        params![
+            entry.scope.key(),
+            entry.editor_id.as_str(),
+            encode("whitelist entry", entry)?
+        ],
     )?;
     Ok(())
 }

@@ -28,7 +28,11 @@ pub(super) fn insert_if_absent(conn: &Connection, clip: &Clip) -> StoreResult<bo
 
 pub(super) fn get(conn: &Connection, id: &ClipId) -> StoreResult<Option<Clip>> {
     let json: Option<String> = conn
-        .query_row("SELECT record FROM clips WHERE id = ?1", [id.as_str()], |r| r.get(0))
+        .query_row(
+            "SELECT record FROM clips WHERE id = ?1",
+            [id.as_str()],
+            |r| r.get(0),
+        )
         .optional()?;
     json.map(|j| decode("clip", &j)).transpose()
 }
@@ -42,7 +46,11 @@ pub(super) fn transition(
 ) -> StoreResult<Clip> {
     // `Transition`'s fields are public, so one built without `Transition::new` is checked here.
     if !t.from.can_become(t.to) {
-        return Err(IllegalTransition { from: t.from, to: t.to }.into());
+        return Err(IllegalTransition {
+            from: t.from,
+            to: t.to,
+        }
+        .into());
     }
     update(conn, id, t.from, |clip| clip.apply(t.to, patch, now))
 }
@@ -85,7 +93,9 @@ fn update(
     )?;
     // Cannot differ under the write lock; the guard is in the SQL so the rule is visible there.
     if updated != 1 {
-        return Err(StoreError::Unavailable(format!("clip {id} changed under the write lock")));
+        return Err(StoreError::Unavailable(format!(
+            "clip {id} changed under the write lock"
+        )));
     }
     tx.commit()?;
     Ok(clip)
@@ -104,7 +114,9 @@ pub(super) fn list(conn: &Connection, status: ClipStatus, limit: usize) -> Store
         "SELECT record FROM clips WHERE status = ?1
          ORDER BY score DESC, created_at_us, id LIMIT ?2",
     )?;
-    let rows = stmt.query_map(params![status.as_str(), sql_int(limit)], |r| r.get::<_, String>(0))?;
+    let rows = stmt.query_map(params![status.as_str(), sql_int(limit)], |r| {
+        r.get::<_, String>(0)
+    })?;
     rows.map(|json| decode("clip", &json?)).collect()
 }
 
@@ -135,7 +147,8 @@ pub(super) mod tests {
     use crate::store::StateStore;
 
     pub(crate) fn clip(id: &str, created_min: i64) -> Clip {
-        let t = Utc.with_ymd_and_hms(2025, 1, 1, 12, 0, 0).unwrap() + chrono::Duration::minutes(created_min);
+        let t = Utc.with_ymd_and_hms(2025, 1, 1, 12, 0, 0).unwrap()
+            + chrono::Duration::minutes(created_min);
         Clip {
             id: ClipId::parse(id).unwrap(),
             broadcaster_id: "1".parse().unwrap(),
@@ -171,7 +184,7 @@ pub(super) mod tests {
         )
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn of_two_concurrent_transitions_from_the_same_status_exactly_one_wins() {
         let (_dir, db) = temp_db();
         let store = Arc::new(SqliteStore::new(db));
@@ -183,7 +196,11 @@ pub(super) mod tests {
                 .map(|_| {
                     let store = Arc::clone(&store);
                     let id = c.id.clone();
-                    tokio::spawn(async move { store.transition_clip(&id, t, ClipPatch::default(), Utc::now()).await })
+                    tokio::spawn(async move {
+                        store
+                            .transition_clip(&id, t, ClipPatch::default(), Utc::now())
+                            .await
+                    })
                 })
                 .collect();
             let mut results = Vec::new();
@@ -191,7 +208,10 @@ pub(super) mod tests {
                 results.push(task.await.unwrap());
             }
             let wins = results.iter().filter(|r| r.is_ok()).count();
-            let conflicts = results.iter().filter(|r| matches!(r, Err(e) if e.is_conflict())).count();
+            let conflicts = results
+                .iter()
+                .filter(|r| matches!(r, Err(e) if e.is_conflict()))
+                .count();
             assert_eq!((wins, conflicts), (1, 1), "round {round}: {results:?}");
         }
     }
@@ -204,16 +224,27 @@ pub(super) mod tests {
         store.insert_clip_if_absent(&c).await.unwrap();
         let (first, second) = down_to_analyzed();
 
-        let err = store.transition_clip(&c.id, second, ClipPatch::default(), Utc::now()).await.unwrap_err();
+        let err = store
+            .transition_clip(&c.id, second, ClipPatch::default(), Utc::now())
+            .await
+            .unwrap_err();
 
         match err {
-            StoreError::Conflict { expected, actual, .. } => {
-                assert_eq!((expected.as_str(), actual.as_str()), ("downloaded", "pending"));
+            StoreError::Conflict {
+                expected, actual, ..
+            } => {
+                assert_eq!(
+                    (expected.as_str(), actual.as_str()),
+                    ("downloaded", "pending")
+                );
             }
             other => panic!("expected a conflict, got {other:?}"),
         }
         assert_eq!(store.get_clip(&c.id).await.unwrap().unwrap(), c);
-        assert!(store.transition_clip(&c.id, first, ClipPatch::default(), Utc::now()).await.is_ok());
+        assert!(store
+            .transition_clip(&c.id, first, ClipPatch::default(), Utc::now())
+            .await
+            .is_ok());
     }
 
     #[tokio::test]
@@ -222,12 +253,21 @@ pub(super) mod tests {
         let store = SqliteStore::new(db);
         let c = clip("Shortcut", 0);
         store.insert_clip_if_absent(&c).await.unwrap();
-        let t = Transition { from: ClipStatus::Pending, to: ClipStatus::Published };
+        let t = Transition {
+            from: ClipStatus::Pending,
+            to: ClipStatus::Published,
+        };
 
-        let err = store.transition_clip(&c.id, t, ClipPatch::default(), Utc::now()).await.unwrap_err();
+        let err = store
+            .transition_clip(&c.id, t, ClipPatch::default(), Utc::now())
+            .await
+            .unwrap_err();
 
         assert!(matches!(err, StoreError::Illegal(_)), "{err:?}");
-        assert_eq!(store.get_clip(&c.id).await.unwrap().unwrap().status, ClipStatus::Pending);
+        assert_eq!(
+            store.get_clip(&c.id).await.unwrap().unwrap().status,
+            ClipStatus::Pending
+        );
     }
 
     #[tokio::test]
@@ -236,7 +276,12 @@ pub(super) mod tests {
         let store = SqliteStore::new(db);
         let (first, _) = down_to_analyzed();
         let err = store
-            .transition_clip(&ClipId::parse("Nobody").unwrap(), first, ClipPatch::default(), Utc::now())
+            .transition_clip(
+                &ClipId::parse("Nobody").unwrap(),
+                first,
+                ClipPatch::default(),
+                Utc::now(),
+            )
             .await
             .unwrap_err();
         assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
@@ -250,9 +295,21 @@ pub(super) mod tests {
         for (id, score) in [("Low", 10.0), ("High", 90.0)] {
             let c = clip(id, 0);
             store.insert_clip_if_absent(&c).await.unwrap();
-            store.transition_clip(&c.id, first, ClipPatch::default(), Utc::now()).await.unwrap();
-            let patch = ClipPatch { score: Some(Score { total: score, parts: Default::default() }), ..Default::default() };
-            store.transition_clip(&c.id, second, patch, Utc::now()).await.unwrap();
+            store
+                .transition_clip(&c.id, first, ClipPatch::default(), Utc::now())
+                .await
+                .unwrap();
+            let patch = ClipPatch {
+                score: Some(Score {
+                    total: score,
+                    parts: Default::default(),
+                }),
+                ..Default::default()
+            };
+            store
+                .transition_clip(&c.id, second, patch, Utc::now())
+                .await
+                .unwrap();
         }
         let listed = store.list_clips(ClipStatus::Analyzed, 10).await.unwrap();
         let ids: Vec<_> = listed.iter().map(|c| c.id.as_str()).collect();

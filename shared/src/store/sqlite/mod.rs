@@ -12,8 +12,8 @@
 mod accounts;
 mod clips;
 mod migrations;
-mod publications;
 mod port;
+mod publications;
 mod twitch;
 
 use std::io::Read;
@@ -56,7 +56,9 @@ struct Inner {
 
 impl std::fmt::Debug for Database {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Database").field("path", &self.inner.path).finish()
+        f.debug_struct("Database")
+            .field("path", &self.inner.path)
+            .finish()
     }
 }
 
@@ -68,7 +70,8 @@ impl Database {
     pub fn open(path: &Path) -> StoreResult<Database> {
         refuse_foreign_file(path)?;
         let mut conn = Connection::open(path).map_err(|e| open_error(path, e))?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| open_error(path, e))?;
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(|e| open_error(path, e))?;
         // Before anything writes (switching to WAL rewrites the header), check the version.
         let found = migrations::version(&conn).map_err(|e| open_error(path, e))?;
         migrations::refuse_newer(path, found)?;
@@ -218,7 +221,9 @@ pub(crate) mod tests {
         let (_dir, db) = temp_db();
         assert_eq!(user_version(db.path()), SCHEMA_VERSION);
         let conn = Connection::open(db.path()).unwrap();
-        let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
+        let mode: String = conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
         assert_eq!(mode, "wal");
     }
 
@@ -227,7 +232,10 @@ pub(crate) mod tests {
         let (dir, db) = temp_db();
         let path = db.path().to_path_buf();
         db.run(|c| {
-            c.execute("INSERT INTO accounts (name, record) VALUES ('main', '{}')", [])?;
+            c.execute(
+                "INSERT INTO accounts (name, record) VALUES ('main', '{}')",
+                [],
+            )?;
             Ok(())
         })
         .await
@@ -260,7 +268,10 @@ pub(crate) mod tests {
         let message = err.to_string();
         assert!(matches!(err, StoreError::Misconfigured(_)), "{err:?}");
         assert!(message.contains(&path.display().to_string()), "{message}");
-        assert!(message.contains("99") && message.contains(&SCHEMA_VERSION.to_string()), "{message}");
+        assert!(
+            message.contains("99") && message.contains(&SCHEMA_VERSION.to_string()),
+            "{message}"
+        );
         assert_eq!(std::fs::read(&path).unwrap(), before);
         assert!(!dir.path().join("hilite.db-wal").exists());
     }
@@ -275,7 +286,10 @@ pub(crate) mod tests {
         let err = Database::open(&path).unwrap_err();
 
         assert!(matches!(err, StoreError::Misconfigured(_)), "{err:?}");
-        assert!(err.to_string().contains(&path.display().to_string()), "{err}");
+        assert!(
+            err.to_string().contains(&path.display().to_string()),
+            "{err}"
+        );
         assert!(err.to_string().contains("not a SQLite database"), "{err}");
         assert_eq!(std::fs::read(&path).unwrap(), content);
     }

@@ -9,9 +9,9 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::{accounts, clips, migrations, publications, twitch, Database};
 use crate::domain::{
-    Account, AccountName, Broadcaster, BroadcasterId, Claim, Clip, ClipId, ClipPatch, ClipStatus, EditorId,
-    ExternalId, PostResult, Publication, PublicationKey, ResumeHandles, Seen, Stage, Stream,
-    SubscriptionStatus, Transition, WhitelistEntry, WhitelistScope,
+    Account, AccountName, Broadcaster, BroadcasterId, Claim, Clip, ClipId, ClipPatch, ClipStatus,
+    EditorId, ExternalId, PostResult, Publication, PublicationKey, ResumeHandles, Seen, Stage,
+    Stream, SubscriptionStatus, Transition, WhitelistEntry, WhitelistScope,
 };
 use crate::store::{StateStore, StoreError, StoreResult};
 
@@ -48,7 +48,9 @@ impl StateStore for SqliteStore {
 
     async fn insert_clip_if_absent(&self, clip: &Clip) -> StoreResult<bool> {
         let clip = clip.clone();
-        self.db.run(move |c| clips::insert_if_absent(c, &clip)).await
+        self.db
+            .run(move |c| clips::insert_if_absent(c, &clip))
+            .await
     }
 
     async fn get_clip(&self, id: &ClipId) -> StoreResult<Option<Clip>> {
@@ -64,7 +66,9 @@ impl StateStore for SqliteStore {
         now: DateTime<Utc>,
     ) -> StoreResult<Clip> {
         let id = id.clone();
-        self.db.run(move |c| clips::transition(c, &id, t, patch, now)).await
+        self.db
+            .run(move |c| clips::transition(c, &id, t, patch, now))
+            .await
     }
 
     async fn record_clip_failure(
@@ -93,7 +97,9 @@ impl StateStore for SqliteStore {
 
     async fn create_publication_if_absent(&self, p: &Publication) -> StoreResult<bool> {
         let p = p.clone();
-        self.db.run(move |c| publications::insert_if_absent(c, &p)).await
+        self.db
+            .run(move |c| publications::insert_if_absent(c, &p))
+            .await
     }
 
     async fn get_publication(&self, key: &PublicationKey) -> StoreResult<Option<Publication>> {
@@ -108,7 +114,9 @@ impl StateStore for SqliteStore {
         now: DateTime<Utc>,
     ) -> StoreResult<Claim> {
         let key = key.clone();
-        self.db.run(move |c| publications::claim(c, &key, lease, now)).await
+        self.db
+            .run(move |c| publications::claim(c, &key, lease, now))
+            .await
     }
 
     async fn save_publication_progress(
@@ -166,7 +174,9 @@ impl StateStore for SqliteStore {
 
     async fn put_account(&self, account: &Account) -> StoreResult<()> {
         let account = account.clone();
-        self.db.run(move |c| accounts::put_account(c, &account)).await
+        self.db
+            .run(move |c| accounts::put_account(c, &account))
+            .await
     }
 
     async fn get_account(&self, name: &AccountName) -> StoreResult<Option<Account>> {
@@ -180,17 +190,25 @@ impl StateStore for SqliteStore {
 
     async fn remove_account(&self, name: &AccountName) -> StoreResult<bool> {
         let name = name.clone();
-        self.db.run(move |c| accounts::remove_account(c, &name)).await
+        self.db
+            .run(move |c| accounts::remove_account(c, &name))
+            .await
     }
 
     // --- editor whitelist ---------------------------------------------------------------------
 
     async fn put_whitelist_entry(&self, entry: &WhitelistEntry) -> StoreResult<()> {
         let entry = entry.clone();
-        self.db.run(move |c| accounts::put_whitelist_entry(c, &entry)).await
+        self.db
+            .run(move |c| accounts::put_whitelist_entry(c, &entry))
+            .await
     }
 
-    async fn remove_whitelist_entry(&self, scope: &WhitelistScope, editor: &EditorId) -> StoreResult<bool> {
+    async fn remove_whitelist_entry(
+        &self,
+        scope: &WhitelistScope,
+        editor: &EditorId,
+    ) -> StoreResult<bool> {
         let (scope, editor) = (scope.clone(), editor.clone());
         self.db
             .run(move |c| accounts::remove_whitelist_entry(c, &scope, &editor))
@@ -250,7 +268,9 @@ impl StateStore for SqliteStore {
 
     async fn latest_stream(&self, broadcaster: &BroadcasterId) -> StoreResult<Option<Stream>> {
         let broadcaster = broadcaster.clone();
-        self.db.run(move |c| twitch::latest_stream(c, &broadcaster)).await
+        self.db
+            .run(move |c| twitch::latest_stream(c, &broadcaster))
+            .await
     }
 
     async fn close_stream(
@@ -268,7 +288,9 @@ impl StateStore for SqliteStore {
 
     async fn message_seen(&self, id: &ExternalId, now: DateTime<Utc>) -> StoreResult<bool> {
         let id = id.clone();
-        self.db.run(move |c| twitch::message_seen(c, &id, now)).await
+        self.db
+            .run(move |c| twitch::message_seen(c, &id, now))
+            .await
     }
 
     async fn remember_message(

@@ -7,7 +7,9 @@ use chrono::{DateTime, Duration, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{decode, encode, immediate};
-use crate::domain::{AccountName, Claim, ClipId, PostResult, PostStatus, Publication, PublicationKey, ResumeHandles};
+use crate::domain::{
+    AccountName, Claim, ClipId, PostResult, PostStatus, Publication, PublicationKey, ResumeHandles,
+};
 use crate::store::{StoreError, StoreResult};
 
 pub(super) fn insert_if_absent(conn: &Connection, p: &Publication) -> StoreResult<bool> {
@@ -28,7 +30,11 @@ pub(super) fn get(conn: &Connection, key: &PublicationKey) -> StoreResult<Option
     let json: Option<String> = conn
         .query_row(
             "SELECT record FROM publications WHERE clip_id = ?1 AND account = ?2 AND platform = ?3",
-            params![key.clip_id.as_str(), key.account.as_str(), key.platform.as_str()],
+            params![
+                key.clip_id.as_str(),
+                key.account.as_str(),
+                key.platform.as_str()
+            ],
             |r| r.get(0),
         )
         .optional()?;
@@ -112,7 +118,11 @@ pub(super) fn release(
     now: DateTime<Utc>,
 ) -> StoreResult<Publication> {
     under_claim(conn, key, claim_token, |p| {
-        p.status = if retry { PostStatus::Pending } else { PostStatus::Failed };
+        p.status = if retry {
+            PostStatus::Pending
+        } else {
+            PostStatus::Failed
+        };
         p.last_error = Some(error.to_string());
         p.claim_token = None;
         p.lease_until = None;
@@ -190,7 +200,10 @@ mod tests {
     async fn planned_store() -> (tempfile::TempDir, SqliteStore) {
         let (dir, db) = temp_db();
         let store = SqliteStore::new(db);
-        assert!(store.create_publication_if_absent(&Publication::planned(key(), t0())).await.unwrap());
+        assert!(store
+            .create_publication_if_absent(&Publication::planned(key(), t0()))
+            .await
+            .unwrap());
         (dir, store)
     }
 
@@ -198,17 +211,25 @@ mod tests {
     async fn a_second_claim_loses_while_the_lease_is_live_and_wins_once_it_ended() {
         let (_dir, store) = planned_store().await;
         let lease = Duration::minutes(10);
-        let Claim::Claimed(first) = store.claim_publication(&key(), lease, t0()).await.unwrap() else {
+        let Claim::Claimed(first) = store.claim_publication(&key(), lease, t0()).await.unwrap()
+        else {
             panic!("the first claim should win");
         };
         assert_eq!(first.lease_until, Some(t0() + lease));
 
         let before_end = t0() + lease - Duration::seconds(1);
-        let second = store.claim_publication(&key(), lease, before_end).await.unwrap();
+        let second = store
+            .claim_publication(&key(), lease, before_end)
+            .await
+            .unwrap();
         assert_eq!(second, Claim::NotClaimable(first.clone()));
 
         let after_end = t0() + lease;
-        let Claim::Claimed(third) = store.claim_publication(&key(), lease, after_end).await.unwrap() else {
+        let Claim::Claimed(third) = store
+            .claim_publication(&key(), lease, after_end)
+            .await
+            .unwrap()
+        else {
             panic!("a claim after the lease ended should win");
         };
         assert_eq!(third.attempts, 2);
@@ -220,22 +241,51 @@ mod tests {
     async fn the_holder_of_an_overtaken_claim_can_no_longer_record_anything() {
         let (_dir, store) = planned_store().await;
         let lease = Duration::minutes(10);
-        let Claim::Claimed(old) = store.claim_publication(&key(), lease, t0()).await.unwrap() else { panic!() };
+        let Claim::Claimed(old) = store.claim_publication(&key(), lease, t0()).await.unwrap()
+        else {
+            panic!()
+        };
         let later = t0() + lease * 2;
-        let Claim::Claimed(new) = store.claim_publication(&key(), lease, later).await.unwrap() else { panic!() };
+        let Claim::Claimed(new) = store.claim_publication(&key(), lease, later).await.unwrap()
+        else {
+            panic!()
+        };
         let old_token = old.claim_token.unwrap();
-        let result = PostResult { video_id: "v1".into(), url: "https://youtu.be/v1".into() };
+        let result = PostResult {
+            video_id: "v1".into(),
+            url: "https://youtu.be/v1".into(),
+        };
 
-        let resume = ResumeHandles { upload_session: Some("s".into()), ..Default::default() };
-        let err = store.save_publication_progress(&key(), &old_token, &resume, later).await.unwrap_err();
+        let resume = ResumeHandles {
+            upload_session: Some("s".into()),
+            ..Default::default()
+        };
+        let err = store
+            .save_publication_progress(&key(), &old_token, &resume, later)
+            .await
+            .unwrap_err();
         assert!(err.is_conflict(), "{err:?}");
-        assert!(store.complete_publication(&key(), &old_token, &result, later).await.unwrap_err().is_conflict());
-        assert!(store.release_publication(&key(), &old_token, "x", true, later).await.unwrap_err().is_conflict());
+        assert!(store
+            .complete_publication(&key(), &old_token, &result, later)
+            .await
+            .unwrap_err()
+            .is_conflict());
+        assert!(store
+            .release_publication(&key(), &old_token, "x", true, later)
+            .await
+            .unwrap_err()
+            .is_conflict());
 
-        let done = store.complete_publication(&key(), new.claim_token.as_deref().unwrap(), &result, later).await.unwrap();
+        let done = store
+            .complete_publication(&key(), new.claim_token.as_deref().unwrap(), &result, later)
+            .await
+            .unwrap();
         assert_eq!(done.status, PostStatus::Success);
         assert_eq!(done.published_at, Some(later));
-        assert_eq!((done.lease_until, done.claim_token.as_deref()), (None, None));
+        assert_eq!(
+            (done.lease_until, done.claim_token.as_deref()),
+            (None, None)
+        );
         assert_eq!(store.get_publication(&key()).await.unwrap().unwrap(), done);
     }
 
@@ -243,8 +293,17 @@ mod tests {
     async fn claiming_what_was_never_planned_is_missing_and_changing_it_is_not_found() {
         let (_dir, db) = temp_db();
         let store = SqliteStore::new(db);
-        assert_eq!(store.claim_publication(&key(), Duration::minutes(1), t0()).await.unwrap(), Claim::Missing);
-        let err = store.release_publication(&key(), "token", "x", true, t0()).await.unwrap_err();
+        assert_eq!(
+            store
+                .claim_publication(&key(), Duration::minutes(1), t0())
+                .await
+                .unwrap(),
+            Claim::Missing
+        );
+        let err = store
+            .release_publication(&key(), "token", "x", true, t0())
+            .await
+            .unwrap_err();
         assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
     }
 }

@@ -6,7 +6,9 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{decode, encode, immediate, micros};
-use crate::domain::{Broadcaster, BroadcasterId, ExternalId, Seen, Stream, Subscription, SubscriptionStatus};
+use crate::domain::{
+    Broadcaster, BroadcasterId, ExternalId, Seen, Stream, Subscription, SubscriptionStatus,
+};
 use crate::store::{StoreError, StoreResult};
 
 /// How many expired message ids one `remember_message` call deletes: enough to keep up with
@@ -22,9 +24,16 @@ pub(super) fn put_broadcaster(conn: &Connection, b: &Broadcaster) -> StoreResult
     Ok(())
 }
 
-pub(super) fn get_broadcaster(conn: &Connection, id: &BroadcasterId) -> StoreResult<Option<Broadcaster>> {
+pub(super) fn get_broadcaster(
+    conn: &Connection,
+    id: &BroadcasterId,
+) -> StoreResult<Option<Broadcaster>> {
     let json: Option<String> = conn
-        .query_row("SELECT record FROM broadcasters WHERE id = ?1", [id.as_str()], |r| r.get(0))
+        .query_row(
+            "SELECT record FROM broadcasters WHERE id = ?1",
+            [id.as_str()],
+            |r| r.get(0),
+        )
         .optional()?;
     json.map(|j| decode("broadcaster", &j)).transpose()
 }
@@ -80,7 +89,10 @@ pub(super) fn open_stream(conn: &Connection, stream: &Stream) -> StoreResult<boo
     Ok(inserted == 1)
 }
 
-pub(super) fn latest_stream(conn: &Connection, broadcaster: &BroadcasterId) -> StoreResult<Option<Stream>> {
+pub(super) fn latest_stream(
+    conn: &Connection,
+    broadcaster: &BroadcasterId,
+) -> StoreResult<Option<Stream>> {
     let json: Option<String> = conn
         .query_row(
             "SELECT record FROM streams WHERE broadcaster_id = ?1
@@ -119,7 +131,11 @@ pub(super) fn close_stream(
     Ok(Some(stream))
 }
 
-pub(super) fn message_seen(conn: &Connection, id: &ExternalId, now: DateTime<Utc>) -> StoreResult<bool> {
+pub(super) fn message_seen(
+    conn: &Connection,
+    id: &ExternalId,
+    now: DateTime<Utc>,
+) -> StoreResult<bool> {
     let live: Option<i64> = conn
         .query_row(
             "SELECT 1 FROM webhook_messages WHERE id = ?1 AND expires_at_us > ?2",
@@ -151,7 +167,11 @@ pub(super) fn remember_message(
         params![id.as_str(), micros(expires_at), micros(now)],
     )?;
     tx.commit()?;
-    Ok(if changed == 1 { Seen::New } else { Seen::AlreadySeen })
+    Ok(if changed == 1 {
+        Seen::New
+    } else {
+        Seen::AlreadySeen
+    })
 }
 
 #[cfg(test)]
@@ -166,7 +186,8 @@ mod tests {
     }
 
     fn count_messages(conn: &Connection) -> i64 {
-        conn.query_row("SELECT COUNT(*) FROM webhook_messages", [], |r| r.get(0)).unwrap()
+        conn.query_row("SELECT COUNT(*) FROM webhook_messages", [], |r| r.get(0))
+            .unwrap()
     }
 
     #[tokio::test]
@@ -180,7 +201,10 @@ mod tests {
             assert_eq!(count_messages(c), 5);
             let later = t0() + Duration::minutes(10);
             let fresh = ExternalId::parse("fresh").unwrap();
-            assert_eq!(remember_message(c, &fresh, later + Duration::minutes(10), later)?, Seen::New);
+            assert_eq!(
+                remember_message(c, &fresh, later + Duration::minutes(10), later)?,
+                Seen::New
+            );
             assert_eq!(count_messages(c), 1);
             assert!(message_seen(c, &fresh, later)?);
             assert!(!message_seen(c, &fresh, later + Duration::minutes(10))?);
