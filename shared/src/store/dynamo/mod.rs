@@ -291,6 +291,10 @@ impl StateStore for DynamoStore {
         self.end_stream(broadcaster, ended_at).await
     }
 
+    async fn message_seen(&self, id: &ExternalId, now: DateTime<Utc>) -> StoreResult<bool> {
+        self.seen(id, now).await
+    }
+
     async fn remember_message(
         &self,
         id: &ExternalId,

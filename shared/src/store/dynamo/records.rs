@@ -36,6 +36,10 @@ fn whitelist_sk(scope: &WhitelistScope, editor: &EditorId) -> String {
     format!("{}#{editor}", scope.key())
 }
 
+fn message_pk(id: &ExternalId) -> String {
+    format!("MSG#{id}")
+}
+
 fn broadcaster_keys(b: &Broadcaster) -> Keys {
     Keys::new(broadcaster_pk(&b.id), BROADCASTER_SK).indexed(BROADCASTERS, b.id.as_str())
 }
@@ -118,6 +122,20 @@ impl DynamoStore {
         }
     }
 
+    /// Whether the id is remembered and unexpired at `now`; an expired item TTL has not
+    /// deleted yet does not count.
+    pub(super) async fn seen(&self, id: &ExternalId, now: DateTime<Utc>) -> StoreResult<bool> {
+        let Some(item) = self.get_item(message_pk(id), MESSAGE_SK).await? else {
+            return Ok(false);
+        };
+        let expires_us = item
+            .get(EXPIRES_US)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse::<i64>().ok())
+            .ok_or_else(|| StoreError::Unavailable(format!("message id item {id} has no valid {EXPIRES_US}")))?;
+        Ok(expires_us > now.timestamp_micros())
+    }
+
     /// New when the id is absent, or present but expired: DynamoDB deletes expired items
     /// lazily (typically within days), so an expired item may still be there.
     /// <https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/howitworks-ttl.html>
@@ -125,7 +143,7 @@ impl DynamoStore {
         // TTL wants whole seconds; rounding up never deletes an id before it expired.
         let ttl_secs = expires_at.timestamp() + i64::from(expires_at.timestamp_subsec_nanos() > 0);
         let item: Item = [
-            (PK, s(format!("MSG#{id}"))),
+            (PK, s(message_pk(id))),
             (SK, s(MESSAGE_SK)),
             (TTL_ATTRIBUTE, AttributeValue::N(ttl_secs.to_string())),
             (EXPIRES_US, AttributeValue::N(expires_at.timestamp_micros().to_string())),

@@ -1,0 +1,210 @@
+//! The stateful resources and the functions' build and permissions: the table's keys are the
+//! DynamoDB adapter's, the bucket is private and cleans itself, each function is built from its own
+//! binary, and no role reaches every resource or media outside its prefixes.
+
+use std::collections::BTreeMap;
+
+use hilite::store::dynamo::{GSI1, GSI1_PK, GSI1_SK, PK, SK, TTL_ATTRIBUTE};
+use serde_norway::Value;
+
+use crate::template::{of_type, root, template};
+
+#[test]
+fn the_state_table_has_exactly_the_keys_and_index_the_dynamodb_adapter_uses() {
+    let tables = of_type("AWS::DynamoDB::Table");
+    assert_eq!(tables.len(), 1, "one table holds every record");
+    let p = &tables[0].1["Properties"];
+    let keys = |schema: &Value| -> Vec<(String, String)> {
+        let schema = schema.as_sequence().expect("a key schema");
+        schema
+            .iter()
+            .map(|k| {
+                (
+                    k["AttributeName"].as_str().unwrap().into(),
+                    k["KeyType"].as_str().unwrap().into(),
+                )
+            })
+            .collect()
+    };
+    let pair = |a: &str, b: &str| {
+        vec![
+            (a.to_string(), "HASH".to_string()),
+            (b.to_string(), "RANGE".to_string()),
+        ]
+    };
+    assert_eq!(keys(&p["KeySchema"]), pair(PK, SK));
+    let attributes: BTreeMap<String, String> = p["AttributeDefinitions"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["AttributeName"].as_str().unwrap().into(),
+                a["AttributeType"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let strings = |names: [&str; 4]| {
+        names
+            .iter()
+            .map(|n| (n.to_string(), "S".to_string()))
+            .collect::<BTreeMap<_, _>>()
+    };
+    assert_eq!(attributes, strings([PK, SK, GSI1_PK, GSI1_SK]));
+    let indexes = p["GlobalSecondaryIndexes"]
+        .as_sequence()
+        .expect("the table has its index");
+    assert_eq!(indexes.len(), 1);
+    assert_eq!(indexes[0]["IndexName"].as_str(), Some(GSI1));
+    assert_eq!(keys(&indexes[0]["KeySchema"]), pair(GSI1_PK, GSI1_SK));
+    assert_eq!(
+        indexes[0]["Projection"]["ProjectionType"].as_str(),
+        Some("ALL")
+    );
+    assert_eq!(
+        p["TimeToLiveSpecification"]["AttributeName"].as_str(),
+        Some(TTL_ATTRIBUTE)
+    );
+    assert_eq!(
+        p["TimeToLiveSpecification"]["Enabled"].as_bool(),
+        Some(true)
+    );
+    assert_eq!(p["BillingMode"].as_str(), Some("PAY_PER_REQUEST"));
+    assert_eq!(
+        p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"].as_bool(),
+        Some(true)
+    );
+    assert_eq!(p["SSESpecification"]["SSEEnabled"].as_bool(), Some(true));
+}
+
+#[test]
+fn the_bucket_is_private_and_its_lifecycle_expires_raw_after_a_week_and_shorts_after_a_month() {
+    let buckets = of_type("AWS::S3::Bucket");
+    assert_eq!(buckets.len(), 1);
+    let p = &buckets[0].1["Properties"];
+    let rules = p["LifecycleConfiguration"]["Rules"]
+        .as_sequence()
+        .expect("lifecycle rules");
+    let mut expiry = BTreeMap::new();
+    let mut abort_days = Vec::new();
+    for rule in rules {
+        assert_eq!(rule["Status"].as_str(), Some("Enabled"), "{rule:?}");
+        if let Some(days) = rule["ExpirationInDays"].as_u64() {
+            let prefix = rule["Prefix"]
+                .as_str()
+                .or(rule["Filter"]["Prefix"].as_str())
+                .expect("an expiry names its prefix");
+            expiry.insert(prefix.to_string(), days);
+        }
+        if let Some(days) = rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"].as_u64() {
+            assert!(
+                rule["Prefix"].is_null() && rule["Filter"].is_null(),
+                "aborting applies to the whole bucket"
+            );
+            abort_days.push(days);
+        }
+    }
+    assert_eq!(
+        expiry,
+        BTreeMap::from([("raw/".to_string(), 7), ("shorts/".to_string(), 30)])
+    );
+    assert_eq!(abort_days, [1]);
+    assert!(
+        p["VersioningConfiguration"].is_null(),
+        "media is not versioned"
+    );
+    let block = &p["PublicAccessBlockConfiguration"];
+    for key in [
+        "BlockPublicAcls",
+        "BlockPublicPolicy",
+        "IgnorePublicAcls",
+        "RestrictPublicBuckets",
+    ] {
+        assert_eq!(block[key].as_bool(), Some(true), "{key}");
+    }
+    assert!(!p["BucketEncryption"].is_null());
+    let policy =
+        &of_type("AWS::S3::BucketPolicy")[0].1["Properties"]["PolicyDocument"]["Statement"][0];
+    assert_eq!(policy["Effect"].as_str(), Some("Deny"));
+    assert_eq!(
+        policy["Condition"]["Bool"]["aws:SecureTransport"].as_str(),
+        Some("false")
+    );
+}
+
+#[test]
+fn each_function_is_built_by_cargo_lambda_from_its_own_binary() {
+    let globals = &template()["Globals"]["Function"];
+    assert_eq!(globals["Runtime"].as_str(), Some("provided.al2023"));
+    assert_eq!(
+        globals["CodeUri"].as_str(),
+        Some(".."),
+        "the workspace root, relative to infra/"
+    );
+    assert_eq!(
+        template()["Parameters"]["Architecture"]["Default"].as_str(),
+        Some("arm64")
+    );
+    for (id, f) in of_type("AWS::Serverless::Function") {
+        assert_eq!(
+            f["Metadata"]["BuildMethod"].as_str(),
+            Some("rust-cargolambda"),
+            "{id}"
+        );
+        let binary = f["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{id}: Binary"));
+        let manifest = root().join("functions").join(binary).join("Cargo.toml");
+        let text = std::fs::read_to_string(&manifest)
+            .unwrap_or_else(|e| panic!("{id}: {}: {e}", manifest.display()));
+        let cargo: toml::Table = text
+            .parse()
+            .unwrap_or_else(|e| panic!("{}: {e}", manifest.display()));
+        let bins: Vec<&str> = cargo["bin"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|b| b.get("name")?.as_str())
+            .collect();
+        assert_eq!(bins, [binary], "{id}: {}", manifest.display());
+    }
+}
+
+#[test]
+fn no_role_grants_an_action_on_every_resource_or_media_outside_its_prefixes() {
+    for (id, role) in of_type("AWS::IAM::Role") {
+        for policy in role["Properties"]["Policies"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+        {
+            for statement in policy["PolicyDocument"]["Statement"]
+                .as_sequence()
+                .into_iter()
+                .flatten()
+            {
+                let many = |v: &Value| -> Vec<Value> {
+                    v.as_sequence().cloned().unwrap_or_else(|| vec![v.clone()])
+                };
+                for action in many(&statement["Action"]) {
+                    let action = action.as_str().unwrap_or_default();
+                    assert!(!action.ends_with('*'), "{id}: wildcard action {action}");
+                }
+                for resource in many(&statement["Resource"]) {
+                    assert_ne!(resource.as_str(), Some("*"), "{id}: every resource");
+                    if let Value::Tagged(t) = &resource {
+                        let text = t.value.as_str().unwrap_or_default();
+                        if t.tag == "!Sub" && text.starts_with("${MediaBucket.Arn}/") {
+                            assert!(
+                                ["raw/*", "shorts/*"]
+                                    .map(|p| format!("${{MediaBucket.Arn}}/{p}"))
+                                    .contains(&text.to_string()),
+                                "{id}: {text}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
