@@ -4,7 +4,7 @@
 
 use anyhow::Context;
 use hilite::backend::Ports;
-use hilite::domain::{Account, ClipStatus, WhitelistEntry, WhitelistScope};
+use hilite::domain::{Account, ClipStatus, Privacy, WhitelistEntry, WhitelistScope};
 
 use crate::args::{AccountAdd, AccountsCommand, ClipsCommand, WhitelistCommand};
 use crate::output::table;
@@ -13,11 +13,22 @@ pub async fn accounts(ports: &Ports, cmd: AccountsCommand) -> anyhow::Result<Str
     let store = &ports.store;
     match cmd {
         AccountsCommand::Add(a) => {
-            if store.get_account(&a.name).await.context("cannot read accounts")?.is_some() {
-                anyhow::bail!("account {} exists already; remove it first to change it", a.name);
+            if store
+                .get_account(&a.name)
+                .await
+                .context("cannot read accounts")?
+                .is_some()
+            {
+                anyhow::bail!(
+                    "account {} exists already; remove it first to change it",
+                    a.name
+                );
             }
             let account = new_account(a, ports);
-            store.put_account(&account).await.context("cannot store the account")?;
+            store
+                .put_account(&account)
+                .await
+                .context("cannot store the account")?;
             Ok(format!(
                 "added account {}: up to {} a day at {} {} on {}\n",
                 account.name,
@@ -28,7 +39,10 @@ pub async fn accounts(ports: &Ports, cmd: AccountsCommand) -> anyhow::Result<Str
             ))
         }
         AccountsCommand::List => {
-            let accounts = store.list_accounts().await.context("cannot list accounts")?;
+            let accounts = store
+                .list_accounts()
+                .await
+                .context("cannot list accounts")?;
             if accounts.is_empty() {
                 return Ok("no accounts (add one with `hilite accounts add`)\n".into());
             }
@@ -41,16 +55,40 @@ pub async fn accounts(ports: &Ports, cmd: AccountsCommand) -> anyhow::Result<Str
                         a.post_at.format("%H:%M").to_string(),
                         a.max_per_day.to_string(),
                         join(&a.platforms),
-                        if a.broadcasters.is_empty() { "(all)".into() } else { join(&a.broadcasters) },
-                        format!("{:?}", a.privacy).to_lowercase(),
-                        if a.paused { "paused".into() } else { "active".into() },
+                        if a.broadcasters.is_empty() {
+                            "(all)".into()
+                        } else {
+                            join(&a.broadcasters)
+                        },
+                        privacy_name(a.privacy).into(),
+                        if a.paused {
+                            "paused".into()
+                        } else {
+                            "active".into()
+                        },
                     ]
                 })
                 .collect();
-            Ok(table(&["name", "timezone", "at", "per day", "platforms", "broadcasters", "privacy", "state"], &rows))
+            Ok(table(
+                &[
+                    "name",
+                    "timezone",
+                    "at",
+                    "per day",
+                    "platforms",
+                    "broadcasters",
+                    "privacy",
+                    "state",
+                ],
+                &rows,
+            ))
         }
         AccountsCommand::Remove { name } => {
-            if store.remove_account(&name).await.context("cannot remove the account")? {
+            if store
+                .remove_account(&name)
+                .await
+                .context("cannot remove the account")?
+            {
                 Ok(format!("removed account {name}\n"))
             } else {
                 anyhow::bail!("no account named {name}")
@@ -76,7 +114,12 @@ fn new_account(a: AccountAdd, ports: &Ports) -> Account {
 pub async fn whitelist(ports: &Ports, cmd: WhitelistCommand) -> anyhow::Result<String> {
     let store = &ports.store;
     match cmd {
-        WhitelistCommand::Add { editor_id, name, broadcaster, notes } => {
+        WhitelistCommand::Add {
+            editor_id,
+            name,
+            broadcaster,
+            notes,
+        } => {
             let name = name.trim().to_string();
             if name.is_empty() {
                 anyhow::bail!("--name must not be empty");
@@ -89,7 +132,10 @@ pub async fn whitelist(ports: &Ports, cmd: WhitelistCommand) -> anyhow::Result<S
                 notes,
                 added_at: ports.clock.now(),
             };
-            store.put_whitelist_entry(&entry).await.context("cannot store the whitelist entry")?;
+            store
+                .put_whitelist_entry(&entry)
+                .await
+                .context("cannot store the whitelist entry")?;
             Ok(format!(
                 "whitelisted editor {} ({}) for {}\n",
                 entry.editor_id,
@@ -97,20 +143,32 @@ pub async fn whitelist(ports: &Ports, cmd: WhitelistCommand) -> anyhow::Result<S
                 scope_text(&entry.scope)
             ))
         }
-        WhitelistCommand::Remove { editor_id, broadcaster } => {
+        WhitelistCommand::Remove {
+            editor_id,
+            broadcaster,
+        } => {
             let scope = scope(broadcaster);
             if store
                 .remove_whitelist_entry(&scope, &editor_id)
                 .await
                 .context("cannot remove the whitelist entry")?
             {
-                Ok(format!("removed editor {editor_id} for {}\n", scope_text(&scope)))
+                Ok(format!(
+                    "removed editor {editor_id} for {}\n",
+                    scope_text(&scope)
+                ))
             } else {
-                anyhow::bail!("editor {editor_id} is not whitelisted for {}", scope_text(&scope))
+                anyhow::bail!(
+                    "editor {editor_id} is not whitelisted for {}",
+                    scope_text(&scope)
+                )
             }
         }
         WhitelistCommand::List => {
-            let entries = store.list_whitelist().await.context("cannot list the whitelist")?;
+            let entries = store
+                .list_whitelist()
+                .await
+                .context("cannot list the whitelist")?;
             if entries.is_empty() {
                 return Ok("the whitelist is empty: every editor's clips are collected\n".into());
             }
@@ -121,7 +179,11 @@ pub async fn whitelist(ports: &Ports, cmd: WhitelistCommand) -> anyhow::Result<S
                         e.editor_id.to_string(),
                         e.editor_name.clone(),
                         scope_text(&e.scope),
-                        if e.active { "active".into() } else { "inactive".into() },
+                        if e.active {
+                            "active".into()
+                        } else {
+                            "inactive".into()
+                        },
                         e.notes.clone().unwrap_or_default(),
                     ]
                 })
@@ -151,7 +213,13 @@ pub async fn clips(ports: &Ports, cmd: ClipsCommand) -> anyhow::Result<String> {
             };
             let mut clips = Vec::new();
             for s in statuses {
-                clips.extend(ports.store.list_clips(s, limit).await.with_context(|| format!("cannot list {s} clips"))?);
+                clips.extend(
+                    ports
+                        .store
+                        .list_clips(s, limit)
+                        .await
+                        .with_context(|| format!("cannot list {s} clips"))?,
+                );
             }
             clips.sort_by(|a, b| b.rank().total_cmp(&a.rank()));
             clips.truncate(limit);
@@ -164,13 +232,18 @@ pub async fn clips(ports: &Ports, cmd: ClipsCommand) -> anyhow::Result<String> {
                     vec![
                         c.id.to_string(),
                         c.status.to_string(),
-                        c.score.as_ref().map_or("-".into(), |s| format!("{:.1}", s.total)),
+                        c.score
+                            .as_ref()
+                            .map_or("-".into(), |s| format!("{:.1}", s.total)),
                         c.broadcaster_name.clone(),
                         c.title.clone(),
                     ]
                 })
                 .collect();
-            Ok(table(&["id", "status", "score", "broadcaster", "title"], &rows))
+            Ok(table(
+                &["id", "status", "score", "broadcaster", "title"],
+                &rows,
+            ))
         }
         ClipsCommand::Show { id } => {
             let clip = ports
@@ -184,6 +257,18 @@ pub async fn clips(ports: &Ports, cmd: ClipsCommand) -> anyhow::Result<String> {
     }
 }
 
+fn privacy_name(p: Privacy) -> &'static str {
+    match p {
+        Privacy::Public => "public",
+        Privacy::Unlisted => "unlisted",
+        Privacy::Private => "private",
+    }
+}
+
 fn join<T: std::fmt::Display>(items: &[T]) -> String {
-    items.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
+    items
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }

@@ -93,6 +93,24 @@ pub enum Command {
     /// Inspect clips.
     #[command(subcommand)]
     Clips(ClipsCommand),
+    /// Authorize HiLite on Twitch for a broadcaster (device code flow).
+    #[command(subcommand)]
+    Auth(crate::twitch::AuthCommand),
+    /// Subscribe to a broadcaster's stream.online and stream.offline events (EventSub webhooks
+    /// to twitch.callback_url, signed with twitch.eventsub_secret).
+    Subscribe(crate::twitch::SubscribeArgs),
+    /// List or delete this application's EventSub subscriptions.
+    #[command(subcommand)]
+    Subscriptions(crate::twitch::SubscriptionsCommand),
+    /// Plan an account's posts now (`--now`): the day's best edited clips, one publish message
+    /// per clip and platform.
+    Publish(crate::publish::PublishArgs),
+    /// List posts with their platform URL or error.
+    #[command(subcommand)]
+    Posts(crate::publish::PostsCommand),
+    /// Render one video file or recorded clip into a short with captions, writing the short,
+    /// its SRT and ASS captions, a thumbnail and a report to --out.
+    Process(crate::process::ProcessArgs),
 }
 
 #[derive(Debug, Args)]
@@ -123,7 +141,7 @@ pub struct AccountAdd {
     /// Lowercase letters, digits, '-' and '_'.
     pub name: AccountName,
     /// IANA time zone of the daily post, e.g. Europe/Paris.
-    #[arg(long, value_parser = TimeZoneName::parse)]
+    #[arg(long, value_parser = parse_timezone)]
     pub timezone: TimeZoneName,
     /// Local time of the daily post, HH:MM.
     #[arg(long, value_parser = parse_time)]
@@ -184,8 +202,13 @@ pub enum ClipsCommand {
     Show { id: ClipId },
 }
 
+fn parse_timezone(s: &str) -> Result<TimeZoneName, String> {
+    TimeZoneName::parse(s)
+}
+
 fn parse_time(s: &str) -> Result<NaiveTime, String> {
-    NaiveTime::parse_from_str(s, "%H:%M").map_err(|_| format!("{s:?} is not a time of day as HH:MM, e.g. 17:00"))
+    NaiveTime::parse_from_str(s, "%H:%M")
+        .map_err(|_| format!("{s:?} is not a time of day as HH:MM, e.g. 17:00"))
 }
 
 #[cfg(test)]
@@ -201,22 +224,50 @@ mod tests {
     #[test]
     fn tls_flags_come_in_pairs() {
         assert!(Cli::try_parse_from(["hilite", "serve", "--tls-cert", "c.pem"]).is_err());
-        assert!(Cli::try_parse_from(["hilite", "serve", "--tls-cert", "c.pem", "--tls-key", "k.pem"]).is_ok());
+        assert!(Cli::try_parse_from([
+            "hilite",
+            "serve",
+            "--tls-cert",
+            "c.pem",
+            "--tls-key",
+            "k.pem"
+        ])
+        .is_ok());
     }
 
     #[test]
     fn account_values_are_parsed_into_domain_types() {
         let cli = Cli::try_parse_from([
-            "hilite", "accounts", "add", "main", "--timezone", "Europe/Paris", "--at", "17:00",
-            "--max-per-day", "3", "--platforms", "youtube,tiktok",
+            "hilite",
+            "accounts",
+            "add",
+            "main",
+            "--timezone",
+            "Europe/Paris",
+            "--at",
+            "17:00",
+            "--max-per-day",
+            "3",
+            "--platforms",
+            "youtube,tiktok",
         ])
         .unwrap();
-        let Command::Accounts(AccountsCommand::Add(a)) = cli.command else { panic!("parsed as {cli:?}") };
+        let Command::Accounts(AccountsCommand::Add(a)) = cli.command else {
+            panic!("parsed as {cli:?}")
+        };
         assert_eq!(a.platforms, vec![Platform::Youtube, Platform::Tiktok]);
         assert_eq!(a.at, NaiveTime::from_hms_opt(17, 0, 0).unwrap());
-        for (flag, bad) in [("--timezone", "Mars/Olympus"), ("--at", "25:00"), ("--platforms", "myspace")] {
+        for (flag, bad) in [
+            ("--timezone", "Mars/Olympus"),
+            ("--at", "25:00"),
+            ("--platforms", "myspace"),
+        ] {
             let mut argv = vec!["hilite", "accounts", "add", "main", "--max-per-day", "1"];
-            for (f, good) in [("--timezone", "UTC"), ("--at", "17:00"), ("--platforms", "youtube")] {
+            for (f, good) in [
+                ("--timezone", "UTC"),
+                ("--at", "17:00"),
+                ("--platforms", "youtube"),
+            ] {
                 argv.extend([f, if f == flag { bad } else { good }]);
             }
             let err = Cli::try_parse_from(&argv).unwrap_err().to_string();

@@ -22,7 +22,10 @@ pub fn write_sample(path: &Path, force: bool) -> anyhow::Result<String> {
     let mut file = match options.open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            anyhow::bail!("{} exists already; use --force to replace it", path.display())
+            anyhow::bail!(
+                "{} exists already; use --force to replace it",
+                path.display()
+            )
         }
         Err(e) => return Err(e).with_context(|| format!("cannot create {}", path.display())),
     };
@@ -31,5 +34,8 @@ pub fn write_sample(path: &Path, force: bool) -> anyhow::Result<String> {
         .with_context(|| format!("cannot restrict permissions of {}", path.display()))?;
     file.write_all(hilite::config::SAMPLE.as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(format!("wrote {} (every key with its default; edit what you need)\n", path.display()))
+    Ok(format!(
+        "wrote {} (every key with its default; edit what you need)\n",
+        path.display()
+    ))
 }

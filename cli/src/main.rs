@@ -7,9 +7,12 @@ mod admin;
 mod args;
 mod init;
 mod output;
+mod process;
+mod publish;
 mod serve;
 mod server;
 mod status;
+mod twitch;
 
 use std::process::ExitCode;
 
@@ -27,7 +30,10 @@ fn main() -> ExitCode {
         // validation applies (e.g. `aws` needs aws.table). Still single-threaded here.
         std::env::set_var("HILITE_BACKEND", backend.as_str());
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => return fail(anyhow::anyhow!("cannot start the async runtime: {e}")),
     };
@@ -39,7 +45,7 @@ fn main() -> ExitCode {
 
 fn fail(e: anyhow::Error) -> ExitCode {
     // The user-facing failure line (not a log): the error and its causes, on one line.
-    eprintln!("error: {e:#}");
+    eprintln!("error: {}", output::one_line(&format!("{e:#}")));
     ExitCode::FAILURE
 }
 
@@ -51,9 +57,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let config = Config::load(Some(&config_file), required)?;
     hilite::telemetry::init(&config.log);
-    let ports = Ports::from_config(&config)
-        .await
-        .with_context(|| format!("cannot open the {} backend", output::backend_name(config.backend)))?;
+    let ports = Ports::from_config(&config).await.with_context(|| {
+        format!(
+            "cannot open the {} backend",
+            output::backend_name(config.backend)
+        )
+    })?;
     match cli.command {
         Command::Init { .. } => Ok(()),
         Command::Serve(args) => serve::run(config, ports, args).await,
@@ -61,5 +70,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Accounts(cmd) => output::print(&admin::accounts(&ports, cmd).await?),
         Command::Whitelist(cmd) => output::print(&admin::whitelist(&ports, cmd).await?),
         Command::Clips(cmd) => output::print(&admin::clips(&ports, cmd).await?),
+        Command::Auth(cmd) => twitch::auth(&config, &ports, cmd).await,
+        Command::Subscribe(args) => output::print(&twitch::subscribe(&config, &ports, args).await?),
+        Command::Subscriptions(cmd) => output::print(&twitch::subscriptions(&config, &ports, cmd).await?),
+        Command::Publish(args) => output::print(&publish::publish_now(&config, &ports, args).await?),
+        Command::Posts(cmd) => output::print(&publish::posts(&ports, cmd).await?),
+        Command::Process(args) => output::print(&process::process(&config, &ports, args).await?),
     }
 }

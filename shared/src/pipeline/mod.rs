@@ -3,7 +3,15 @@
 //! formats on each queue, the error kinds that decide retries, and how a delivery is settled
 //! with its queue — so the Lambda runtime and `hilite serve` treat every outcome the same way.
 
+#[cfg(feature = "analysis")]
+pub mod analyze;
+pub mod collect;
+pub mod download;
+pub mod edit;
+pub mod lambda;
 pub mod messages;
+pub mod plan;
+pub mod publish;
 pub mod runner;
 pub mod stages;
 pub mod webhook;

@@ -167,8 +167,15 @@ impl Poller {
                         }
                         break;
                     }
-                    for (delivery, permit) in batch.into_iter().zip(permits) {
-                        running.spawn(self.run_one(delivery, permit, abandon.clone()));
+                    let mut permits = permits.into_iter();
+                    for delivery in batch {
+                        match permits.next() {
+                            Some(permit) => {
+                                running.spawn(self.run_one(delivery, permit, abandon.clone()));
+                            }
+                            // More than asked for: not ours to hold hidden.
+                            None => release(self.queue.as_ref(), self.name, &delivery).await,
+                        }
                     }
                 }
                 Err(e) => {
@@ -266,9 +273,16 @@ impl Poller {
 
 /// Make a delivery visible again now, for whoever receives next.
 async fn release(queue: &dyn Queue, name: QueueName, delivery: &Delivery) {
-    match queue.retry_after(name, &delivery.receipt, Duration::ZERO).await {
-        Ok(()) => tracing::info!(queue = %name, message_id = %delivery.message_id, "returned to the queue"),
-        Err(e) => tracing::warn!(queue = %name, message_id = %delivery.message_id, error = %e, "could not return a message; it reappears after its visibility timeout"),
+    match queue
+        .retry_after(name, &delivery.receipt, Duration::ZERO)
+        .await
+    {
+        Ok(()) => {
+            tracing::info!(queue = %name, message_id = %delivery.message_id, "returned to the queue")
+        }
+        Err(e) => {
+            tracing::warn!(queue = %name, message_id = %delivery.message_id, error = %e, "could not return a message; it reappears after its visibility timeout")
+        }
     }
 }
 

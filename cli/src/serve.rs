@@ -1,0 +1,198 @@
+//! `hilite serve`: the one-machine runtime. It binds the HTTP server, starts a worker pool on
+//! every queue, and runs until SIGTERM or Ctrl-C. Shutdown stops accepting connections and
+//! receiving messages at once; open requests and in-flight deliveries get
+//! `server.shutdown_grace_secs` to finish, after which unfinished deliveries go back to their
+//! queue (see `hilite::pipeline::worker`). A second signal exits immediately. The routes are in
+//! `server`; this module only starts and stops things.
+
+use std::future::IntoFuture;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum_server::tls_rustls::RustlsConfig;
+use hilite::backend::Ports;
+use hilite::config::{BackendKind, Config};
+use hilite::media::fs::FsMediaStore;
+use hilite::pipeline::worker::{spawn_workers, StageHandler, WorkerSettings};
+use hilite::pipeline::Pipeline;
+use hilite::queue::QueueName;
+use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio_util::sync::CancellationToken;
+
+use crate::args::ServeArgs;
+use crate::output::backend_name;
+use crate::server::{self, AppState};
+
+pub async fn run(config: Config, ports: Ports, args: ServeArgs) -> anyhow::Result<()> {
+    let config = Arc::new(config);
+    ports
+        .store
+        .ready()
+        .await
+        .context("the state store is not ready")?;
+    let media = match config.backend {
+        BackendKind::Local => Some(Arc::new(
+            FsMediaStore::open(
+                &config.local.media_dir(),
+                &config.local.media_signing_key_path(),
+                config.server.public_url.clone(),
+                ports.clock.clone(),
+            )
+            .context("cannot open the media folder for serving")?,
+        )),
+        BackendKind::Aws => None,
+    };
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(load_tls(cert, key).await?),
+        _ => None,
+    };
+    let app = server::router(
+        AppState {
+            ports: ports.clone(),
+            config: config.clone(),
+        },
+        media,
+    );
+    let listener = TcpListener::bind(config.server.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (server.listen)", config.server.listen))?;
+    let addr = listener
+        .local_addr()
+        .context("cannot read the bound address")?;
+    // Registered before the address is announced, so a signal sent right after is handled.
+    let signals = Signals::register()?;
+
+    let shutdown = CancellationToken::new();
+    let grace = Duration::from_secs(config.server.shutdown_grace_secs);
+    let handler: Arc<dyn StageHandler> = Arc::new(Pipeline::new(ports.clone(), config.clone()));
+    let workers = spawn_workers(
+        ports.queue.clone(),
+        handler,
+        &QueueName::ALL,
+        WorkerSettings::from_config(&config),
+        shutdown.clone(),
+    );
+    tokio::spawn(signals.watch(shutdown.clone()));
+
+    // A stable line on stderr that scripts and tests read (the bound port when listen asks
+    // for port 0), printed whatever the log level; the log line below carries the details.
+    eprintln!(
+        "listening on {addr}{}",
+        if tls.is_some() { " (TLS)" } else { "" }
+    );
+    tracing::info!(%addr, backend = backend_name(config.backend), tls = tls.is_some(), "hilite serve started");
+
+    let served = match tls {
+        None => serve_plain(listener, app, shutdown.clone(), grace).await,
+        Some(tls) => serve_tls(listener, tls, app, shutdown.clone(), grace).await,
+    };
+    // The server may also stop on its own (an accept error): stop the workers either way.
+    shutdown.cancel();
+    let returned = workers.join().await;
+    tracing::info!(returned_to_queue = returned, "hilite serve stopped");
+    served
+}
+
+async fn serve_plain(
+    listener: TcpListener,
+    app: Router,
+    shutdown: CancellationToken,
+    grace: Duration,
+) -> anyhow::Result<()> {
+    let server = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .into_future();
+    tokio::select! {
+        result = server => result.context("the HTTP server failed"),
+        () = grace_over(&shutdown, grace) => {
+            tracing::warn!("HTTP requests still open after the grace period; closing them");
+            Ok(())
+        }
+    }
+}
+
+async fn serve_tls(
+    listener: TcpListener,
+    tls: RustlsConfig,
+    app: Router,
+    shutdown: CancellationToken,
+    grace: Duration,
+) -> anyhow::Result<()> {
+    let handle = axum_server::Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        shutdown.cancelled().await;
+        stopper.graceful_shutdown(Some(grace));
+    });
+    let listener = listener
+        .into_std()
+        .context("cannot hand the socket to the TLS server")?;
+    axum_server::from_tcp_rustls(listener, tls)
+        .context("cannot start the TLS server")?
+        .handle(handle)
+        .serve(app.into_make_service())
+        .await
+        .context("the HTTPS server failed")
+}
+
+async fn load_tls(cert: &Path, key: &Path) -> anyhow::Result<RustlsConfig> {
+    // Two rustls crypto providers are linked (the AWS SDK's and reqwest's); name one. An
+    // error only means one is installed already.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    RustlsConfig::from_pem_file(cert, key)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot load the TLS certificate {} and key {}",
+                cert.display(),
+                key.display()
+            )
+        })
+}
+
+/// Resolves once shutdown was asked and `grace` has passed since.
+async fn grace_over(shutdown: &CancellationToken, grace: Duration) {
+    shutdown.cancelled().await;
+    tokio::time::sleep(grace).await;
+}
+
+/// SIGTERM (what systemd, Docker and `kill` send) and SIGINT (Ctrl-C).
+struct Signals {
+    term: Signal,
+    int: Signal,
+}
+
+impl Signals {
+    fn register() -> anyhow::Result<Self> {
+        Ok(Self {
+            term: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
+            int: signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?,
+        })
+    }
+
+    /// The signal's name and the shell's exit status for a process it ends (128 + number).
+    async fn next(&mut self) -> (&'static str, i32) {
+        tokio::select! {
+            _ = self.term.recv() => ("SIGTERM", 128 + 15),
+            _ = self.int.recv() => ("SIGINT", 128 + 2),
+        }
+    }
+
+    /// First signal: shut down gracefully. Second: exit now; messages in flight come back
+    /// after their visibility timeout, as after a crash.
+    async fn watch(mut self, shutdown: CancellationToken) {
+        let (first, _) = self.next().await;
+        tracing::info!(
+            signal = first,
+            "shutting down: no new work; in-flight work may finish"
+        );
+        shutdown.cancel();
+        let (second, status) = self.next().await;
+        tracing::warn!(signal = second, "second signal: exiting now");
+        std::process::exit(status);
+    }
+}

@@ -1,0 +1,60 @@
+//! The HTTP routes of `hilite serve`. Each route is one line in [`router`] and one handler
+//! below (or a router from `hilite`, like presigned media); later routes (the Twitch webhook)
+//! are added the same way. Starting, stopping and the workers are in `serve`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use hilite::backend::Ports;
+use hilite::config::Config;
+use hilite::media::fs::FsMediaStore;
+use serde_json::json;
+
+use crate::output::backend_name;
+
+/// A readiness check that takes longer than this reports the store unavailable.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What every handler may use.
+#[derive(Clone)]
+pub struct AppState {
+    pub ports: Ports,
+    pub config: Arc<Config>,
+}
+
+/// All routes. `media` serves presigned local media; it is `None` on the AWS backend, where
+/// presigned URLs point at S3.
+pub fn router(state: AppState, media: Option<Arc<FsMediaStore>>) -> Router {
+    let max_body = state.config.server.max_body_bytes;
+    let mut app = Router::new()
+        .route("/health", get(health))
+        .with_state(state);
+    if let Some(media) = media {
+        app = app.merge(hilite::media::http::router(media));
+    }
+    app.layer(DefaultBodyLimit::max(max_body))
+}
+
+/// `GET /health`: 200 when the state store answers now, 503 with the reason when it does not.
+async fn health(State(state): State<AppState>) -> Response {
+    let backend = backend_name(state.config.backend);
+    let problem = match tokio::time::timeout(HEALTH_TIMEOUT, state.ports.store.ready()).await {
+        Ok(Ok(())) => return Json(json!({ "status": "ok", "backend": backend })).into_response(),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => format!(
+            "the state store did not answer within {}s",
+            HEALTH_TIMEOUT.as_secs()
+        ),
+    };
+    tracing::warn!(reason = %problem, "health check failed");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({ "status": "unavailable", "backend": backend, "reason": problem })),
+    )
+        .into_response()
+}

@@ -1,0 +1,55 @@
+//! `edit-job CLIP_ID`: the render job for one clip, against the backend the configuration
+//! names (`HILITE_*` environment, as in the Lambda functions). It runs the edit stage — fetch
+//! the source, render, store the outputs, move the clip to `edited` — and exits non-zero when
+//! the clip could not be edited, so a batch scheduler can retry it. The container image for
+//! AWS Batch (`infra/edit-job/`) runs this binary with the clip id as its argument.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use hilite::backend::Ports;
+use hilite::config::Config;
+use hilite::domain::ClipId;
+use hilite::pipeline::edit::{edit, Editor};
+use hilite::pipeline::ClipMessage;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let Some(id) = std::env::args().nth(1) else {
+        eprintln!("usage: edit-job CLIP_ID");
+        return ExitCode::from(2);
+    };
+    let clip_id = match ClipId::parse(id) {
+        Ok(id) => id,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let config = match Config::from_env() {
+        Ok(c) => Arc::new(c),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    hilite::telemetry::init(&config.log);
+    let ports = match Ports::from_config(&config).await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot open the backend");
+            return ExitCode::FAILURE;
+        }
+    };
+    let editor = Editor::from_config(&config);
+    match edit(&ports, &editor, &ClipMessage { clip_id: clip_id.clone() }).await {
+        Ok(()) => {
+            tracing::info!(clip = %clip_id, "edit job done");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!(clip = %clip_id, error = %e, "edit job failed");
+            ExitCode::FAILURE
+        }
+    }
+}
