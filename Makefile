@@ -32,9 +32,7 @@ help: ## List the targets
 setup: ## Install what this machine lacks (apt packages as root, a Python venv); quick when done
 	@scripts/setup.sh
 
-test: setup ## Format check, clippy with -D warnings, every test of the workspace
-	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
+test: setup lint ## Format check, clippy -D warnings, cfn-lint and checkov, every test of the workspace
 	$(CARGO) test --workspace
 
 lint: lint-rust lint-infra ## All linters

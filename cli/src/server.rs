@@ -8,7 +8,9 @@ use std::time::Duration;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::body::Bytes;
+use axum::http::{header, HeaderMap};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use hilite::backend::Ports;
 use hilite::config::Config;
@@ -33,11 +35,23 @@ pub fn router(state: AppState, media: Option<Arc<FsMediaStore>>) -> Router {
     let max_body = state.config.server.max_body_bytes;
     let mut app = Router::new()
         .route("/health", get(health))
+        .route("/webhooks/twitch", post(twitch_webhook))
         .with_state(state);
     if let Some(media) = media {
         app = app.merge(hilite::media::http::router(media));
     }
     app.layer(DefaultBodyLimit::max(max_body))
+}
+
+/// `POST /webhooks/twitch`: Twitch EventSub deliveries, verified on the exact bytes received.
+async fn twitch_webhook(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    use hilite::pipeline::webhook::{handle_webhook, not_configured, WebhookSettings};
+    let answer = match WebhookSettings::from_config(&state.config) {
+        Some(settings) => handle_webhook(&state.ports, &settings, &headers, &body).await,
+        None => not_configured(),
+    };
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, [(header::CONTENT_TYPE, answer.content_type)], answer.body).into_response()
 }
 
 /// `GET /health`: 200 when the state store answers now, 503 with the reason when it does not.

@@ -220,3 +220,44 @@ async fn serve_speaks_https_with_the_given_certificate() {
         server.log()
     );
 }
+
+#[tokio::test]
+async fn webhook_deliveries_through_serve_are_verified_and_enqueued_once() {
+    use chrono::{Duration as Span, Utc};
+    use harness::eventsub::{offline, online, signed, signed_with, SECRET};
+    use hilite::domain::BroadcasterId;
+
+    let mut site = LocalSite::new();
+    site.config.twitch.eventsub_secret = Some(secrecy::SecretString::from(SECRET.to_string()));
+    // Far in the future: the collect message stays delayed, so it can be counted exactly.
+    site.config.pipeline.collect_delay_secs = 900;
+    let server = Hilite::new(BIN, &site).serve(&[]);
+    let client = reqwest::Client::new();
+    let post = |d: harness::eventsub::Delivery| {
+        let (client, url) = (client.clone(), server.url("/webhooks/twitch"));
+        async move {
+            client
+                .post(url)
+                .headers(d.headers)
+                .body(d.body)
+                .send()
+                .await
+                .expect("POST /webhooks/twitch")
+                .status()
+                .as_u16()
+        }
+    };
+    let started = Utc::now() - Span::hours(2);
+    assert_eq!(post(signed("notification", "srv-on", Utc::now(), &online("1001", "777", started))).await, 204);
+    assert_eq!(post(signed("notification", "srv-off", Utc::now(), &offline("1001"))).await, 204);
+    assert_eq!(post(signed("notification", "srv-off", Utc::now(), &offline("1001"))).await, 204, "replay");
+    assert_eq!(post(signed_with("wrong-secret-123", "notification", "srv-x", Utc::now(), &offline("1001"))).await, 403);
+    let huge = format!("{{\"pad\":\"{}\"}}", "x".repeat(2 * 1024 * 1024));
+    assert_eq!(post(signed("notification", "srv-big", Utc::now(), &huge)).await, 413);
+
+    let ports = site.ports().await;
+    let stream = ports.store.latest_stream(&BroadcasterId::parse("1001").unwrap()).await.unwrap().unwrap();
+    assert!(stream.ended_at.is_some(), "{}", server.log());
+    let depth = ports.queue.depth(QueueName::Collect).await.unwrap();
+    assert_eq!(depth.visible + depth.in_flight + depth.dead, 1, "{depth:?}\n{}", server.log());
+}

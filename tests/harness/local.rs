@@ -73,7 +73,7 @@ impl LocalSite {
     /// Environment that points a `hilite` process at this site, whatever its config file says.
     pub fn env(&self) -> Vec<(String, String)> {
         let c = &self.config;
-        vec![
+        let mut env: Vec<(String, String)> = vec![
             ("HILITE_BACKEND".into(), "local".into()),
             (
                 "HILITE_LOCAL__DATA_DIR".into(),
@@ -105,7 +105,19 @@ impl LocalSite {
                 c.twitch.auth_base.to_string(),
             ),
             ("HILITE_LOG__LEVEL".into(), "info".into()),
-        ]
+            (
+                "HILITE_PIPELINE__COLLECT_DELAY_SECS".into(),
+                c.pipeline.collect_delay_secs.to_string(),
+            ),
+        ];
+        if let Some(secret) = &c.twitch.eventsub_secret {
+            use secrecy::ExposeSecret;
+            env.push((
+                "HILITE_TWITCH__EVENTSUB_SECRET".into(),
+                secret.expose_secret().to_string(),
+            ));
+        }
+        env
     }
 }
 

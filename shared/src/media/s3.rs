@@ -49,7 +49,10 @@ pub struct S3MediaStore {
 }
 
 fn local(path: &Path) -> impl FnOnce(std::io::Error) -> MediaError + '_ {
-    move |source| MediaError::LocalFile { path: path.display().to_string(), source }
+    move |source| MediaError::LocalFile {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 /// The part size for a file of `size` bytes: [`PART_SIZE`], or more when the file would need
@@ -98,10 +101,18 @@ impl S3MediaStore {
         let code = err.as_service_error().and_then(ProvideErrorMetadata::code);
         // HEAD responses have no body, so the error is known by its status alone.
         matches!(code, Some("NoSuchKey" | "NotFound"))
-            || err.raw_response().is_some_and(|r| r.status().as_u16() == 404)
+            || err
+                .raw_response()
+                .is_some_and(|r| r.status().as_u16() == 404)
     }
 
-    async fn put_multipart(&self, key: &MediaKey, path: &Path, size: u64, content_type: &str) -> Result<(), MediaError> {
+    async fn put_multipart(
+        &self,
+        key: &MediaKey,
+        path: &Path,
+        size: u64,
+        content_type: &str,
+    ) -> Result<(), MediaError> {
         let created = self
             .client
             .create_multipart_upload()
@@ -134,7 +145,13 @@ impl S3MediaStore {
         result
     }
 
-    async fn upload_parts(&self, key: &MediaKey, path: &Path, size: u64, upload_id: &str) -> Result<(), MediaError> {
+    async fn upload_parts(
+        &self,
+        key: &MediaKey,
+        path: &Path,
+        size: u64,
+        upload_id: &str,
+    ) -> Result<(), MediaError> {
         let part = part_size(size);
         let count = size.div_ceil(part);
         let parts: Vec<CompletedPart> = futures::stream::iter(0..count)
@@ -181,7 +198,11 @@ impl S3MediaStore {
             .bucket(&self.bucket)
             .key(key.as_str())
             .upload_id(upload_id)
-            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
             .send()
             .await
             .map_err(|e| self.fail(key, "CompleteMultipartUpload", e))?;
@@ -191,15 +212,22 @@ impl S3MediaStore {
 
 #[async_trait]
 impl MediaStore for S3MediaStore {
-    async fn put_file(&self, key: &MediaKey, path: &Path, content_type: &str) -> Result<u64, MediaError> {
+    async fn put_file(
+        &self,
+        key: &MediaKey,
+        path: &Path,
+        content_type: &str,
+    ) -> Result<u64, MediaError> {
         let size = tokio::fs::metadata(path).await.map_err(local(path))?.len();
         if size > PART_SIZE {
             self.put_multipart(key, path, size, content_type).await?;
         } else {
-            let body = ByteStream::from_path(path).await.map_err(|e| MediaError::LocalFile {
-                path: path.display().to_string(),
-                source: std::io::Error::other(e),
-            })?;
+            let body = ByteStream::from_path(path)
+                .await
+                .map_err(|e| MediaError::LocalFile {
+                    path: path.display().to_string(),
+                    source: std::io::Error::other(e),
+                })?;
             self.client
                 .put_object()
                 .bucket(&self.bucket)
@@ -216,17 +244,29 @@ impl MediaStore for S3MediaStore {
     }
 
     async fn get_to_file(&self, key: &MediaKey, path: &Path) -> Result<u64, MediaError> {
-        let out = match self.client.get_object().bucket(&self.bucket).key(key.as_str()).send().await {
+        let out = match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .send()
+            .await
+        {
             Ok(out) => out,
             Err(e) if Self::is_not_found(&e) => return Err(MediaError::NotFound(key.clone())),
             Err(e) => return Err(self.fail(key, "GetObject", e)),
         };
-        let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
         let mut temp = TempFile {
             path: path.with_file_name(format!(".{name}.{}.part", uuid::Uuid::new_v4())),
             kept: false,
         };
-        let mut file = tokio::fs::File::create(&temp.path).await.map_err(local(&temp.path))?;
+        let mut file = tokio::fs::File::create(&temp.path)
+            .await
+            .map_err(local(&temp.path))?;
         let mut body = out.body;
         let mut written = 0u64;
         while let Some(chunk) = body.try_next().await.map_err(|e| MediaError::Unavailable {
@@ -239,14 +279,23 @@ impl MediaStore for S3MediaStore {
         file.flush().await.map_err(local(&temp.path))?;
         file.sync_all().await.map_err(local(&temp.path))?;
         drop(file);
-        tokio::fs::rename(&temp.path, path).await.map_err(local(path))?;
+        tokio::fs::rename(&temp.path, path)
+            .await
+            .map_err(local(path))?;
         temp.kept = true;
         Ok(written)
     }
 
     async fn delete(&self, key: &MediaKey) -> Result<(), MediaError> {
         // S3 answers 204 whether or not the object existed.
-        match self.client.delete_object().bucket(&self.bucket).key(key.as_str()).send().await {
+        match self
+            .client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) if Self::is_not_found(&e) => Ok(()),
             Err(e) => Err(self.fail(key, "DeleteObject", e)),
@@ -254,8 +303,19 @@ impl MediaStore for S3MediaStore {
     }
 
     async fn size(&self, key: &MediaKey) -> Result<Option<u64>, MediaError> {
-        match self.client.head_object().bucket(&self.bucket).key(key.as_str()).send().await {
-            Ok(out) => Ok(Some(out.content_length.and_then(|n| u64::try_from(n).ok()).unwrap_or(0))),
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .send()
+            .await
+        {
+            Ok(out) => Ok(Some(
+                out.content_length
+                    .and_then(|n| u64::try_from(n).ok())
+                    .unwrap_or(0),
+            )),
             Err(e) if Self::is_not_found(&e) => Ok(None),
             Err(e) => Err(self.fail(key, "HeadObject", e)),
         }
@@ -265,7 +325,10 @@ impl MediaStore for S3MediaStore {
         // S3 refuses presigned URLs valid for more than 7 days.
         // <https://docs.aws.amazon.com/AmazonS3/latest/userguide/using-presigned-url.html>
         let config = PresigningConfig::expires_in(ttl).map_err(|e| {
-            MediaError::Misconfigured(format!("a presigned URL cannot last {}s: {e}", ttl.as_secs()))
+            MediaError::Misconfigured(format!(
+                "a presigned URL cannot last {}s: {e}",
+                ttl.as_secs()
+            ))
         })?;
         let request = self
             .client

@@ -32,6 +32,22 @@ pub struct WebhookSettings {
     pub collect_delay: Duration,
 }
 
+impl WebhookSettings {
+    /// The settings from the configuration; `None` when no EventSub secret is configured (then
+    /// every delivery is answered 503 and Twitch retries).
+    pub fn from_config(config: &crate::config::Config) -> Option<Self> {
+        config.twitch.eventsub_secret.clone().map(|secret| Self {
+            secret,
+            collect_delay: Duration::from_secs(config.pipeline.collect_delay_secs),
+        })
+    }
+}
+
+/// The answer when the webhook is not configured.
+pub fn not_configured() -> WebhookResponse {
+    WebhookResponse::text(503, "webhook not configured (twitch.eventsub_secret)")
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookResponse {
     pub status: u16,

@@ -12,7 +12,9 @@ use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use aws_sdk_sqs::Client;
 
-use super::{check_receive, check_send, Delivery, Queue, QueueDepth, QueueError, QueueName, MAX_VISIBILITY};
+use super::{
+    check_receive, check_send, Delivery, Queue, QueueDepth, QueueError, QueueName, MAX_VISIBILITY,
+};
 use crate::config::AwsQueueUrls;
 
 /// SQS error codes that mean the receipt no longer names a received message.
@@ -89,7 +91,11 @@ impl SqsQueue {
     }
 
     /// Like [`Self::fail`], but a receipt SQS no longer knows is [`QueueError::StaleReceipt`].
-    fn fail_with_receipt<E>(queue: QueueName, operation: &str, err: SdkError<E, HttpResponse>) -> QueueError
+    fn fail_with_receipt<E>(
+        queue: QueueName,
+        operation: &str,
+        err: SdkError<E, HttpResponse>,
+    ) -> QueueError
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
@@ -133,7 +139,12 @@ impl Queue for SqsQueue {
         Ok(())
     }
 
-    async fn receive(&self, queue: QueueName, max: u32, visibility: Duration) -> Result<Vec<Delivery>, QueueError> {
+    async fn receive(
+        &self,
+        queue: QueueName,
+        max: u32,
+        visibility: Duration,
+    ) -> Result<Vec<Delivery>, QueueError> {
         check_receive(queue, max, visibility)?;
         let out = self
             .client
@@ -161,7 +172,12 @@ impl Queue for SqsQueue {
                 tracing::warn!(%queue, "SQS returned a message without an id or receipt; skipping it");
                 continue;
             };
-            deliveries.push(Delivery { message_id, receipt, body: m.body.unwrap_or_default(), receive_count });
+            deliveries.push(Delivery {
+                message_id,
+                receipt,
+                body: m.body.unwrap_or_default(),
+                receive_count,
+            });
         }
         Ok(deliveries)
     }
@@ -177,11 +193,19 @@ impl Queue for SqsQueue {
         Ok(())
     }
 
-    async fn retry_after(&self, queue: QueueName, receipt: &str, delay: Duration) -> Result<(), QueueError> {
+    async fn retry_after(
+        &self,
+        queue: QueueName,
+        receipt: &str,
+        delay: Duration,
+    ) -> Result<(), QueueError> {
         if delay > MAX_VISIBILITY {
             return Err(QueueError::Invalid {
                 queue,
-                message: format!("a retry delay of {}s is over SQS's 12 hour visibility limit", delay.as_secs()),
+                message: format!(
+                    "a retry delay of {}s is over SQS's 12 hour visibility limit",
+                    delay.as_secs()
+                ),
             });
         }
         self.client
@@ -197,8 +221,16 @@ impl Queue for SqsQueue {
 
     async fn depth(&self, queue: QueueName) -> Result<QueueDepth, QueueError> {
         let [visible, not_visible, delayed] = self.counts(queue, self.url(queue, false)?).await?;
-        let dead = self.counts(queue, self.url(queue, true)?).await?.iter().sum();
-        Ok(QueueDepth { visible, in_flight: not_visible + delayed, dead })
+        let dead = self
+            .counts(queue, self.url(queue, true)?)
+            .await?
+            .iter()
+            .sum();
+        Ok(QueueDepth {
+            visible,
+            in_flight: not_visible + delayed,
+            dead,
+        })
     }
 }
 
@@ -216,10 +248,15 @@ mod tests {
 
     #[test]
     fn an_unset_queue_url_names_its_configuration_key() {
-        let sdk = aws_sdk_sqs::Config::builder().behavior_version_latest().build();
+        let sdk = aws_sdk_sqs::Config::builder()
+            .behavior_version_latest()
+            .build();
         let q = SqsQueue::new(Client::from_conf(sdk), AwsQueueUrls::default());
         let err = q.url(QueueName::Download, false).unwrap_err().to_string();
-        assert!(err.contains("aws.queues.download") && err.contains("HILITE_AWS__QUEUES__DOWNLOAD"), "{err}");
+        assert!(
+            err.contains("aws.queues.download") && err.contains("HILITE_AWS__QUEUES__DOWNLOAD"),
+            "{err}"
+        );
         let err = q.url(QueueName::Edit, true).unwrap_err().to_string();
         assert!(err.contains("aws.queues.edit_dlq"), "{err}");
     }

@@ -44,14 +44,25 @@ pub struct KmsVault {
 }
 
 impl KmsVault {
-    pub fn new(kms: aws_sdk_kms::Client, dynamo: aws_sdk_dynamodb::Client, table: String, key_id: String) -> Self {
-        Self { kms, dynamo, table, key_id }
+    pub fn new(
+        kms: aws_sdk_kms::Client,
+        dynamo: aws_sdk_dynamodb::Client,
+        table: String,
+        key_id: String,
+    ) -> Self {
+        Self {
+            kms,
+            dynamo,
+            table,
+            key_id,
+        }
     }
 
     fn key_id(&self) -> Result<&str, VaultError> {
         if self.key_id.is_empty() {
             return Err(VaultError::Misconfigured(
-                "aws.kms_key_id is not set (HILITE_AWS__KMS_KEY_ID): the vault needs a KMS key".into(),
+                "aws.kms_key_id is not set (HILITE_AWS__KMS_KEY_ID): the vault needs a KMS key"
+                    .into(),
             ));
         }
         Ok(&self.key_id)
@@ -76,11 +87,17 @@ impl KmsVault {
         let sealed = out.ciphertext_blob.take().map(Blob::into_inner);
         match (plain, sealed) {
             (Some(plain), Some(sealed)) => Ok((plain, sealed)),
-            _ => Err(VaultError::Unavailable("KMS GenerateDataKey returned no key".into())),
+            _ => Err(VaultError::Unavailable(
+                "KMS GenerateDataKey returned no key".into(),
+            )),
         }
     }
 
-    async fn open_data_key(&self, name: &TokenRef, sealed: Vec<u8>) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+    async fn open_data_key(
+        &self,
+        name: &TokenRef,
+        sealed: Vec<u8>,
+    ) -> Result<Zeroizing<Vec<u8>>, VaultError> {
         let mut out = self
             .kms
             .decrypt()
@@ -96,7 +113,12 @@ impl KmsVault {
             .ok_or_else(|| VaultError::Unavailable("KMS Decrypt returned no plaintext".into()))
     }
 
-    fn kms_fail<E>(&self, operation: &str, name: &TokenRef, err: SdkError<E, aws_sdk_kms::config::http::HttpResponse>) -> VaultError
+    fn kms_fail<E>(
+        &self,
+        operation: &str,
+        name: &TokenRef,
+        err: SdkError<E, aws_sdk_kms::config::http::HttpResponse>,
+    ) -> VaultError
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
@@ -118,14 +140,23 @@ impl KmsVault {
         }
     }
 
-    fn dynamo_fail<E>(&self, operation: &str, err: SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>) -> VaultError
+    fn dynamo_fail<E>(
+        &self,
+        operation: &str,
+        err: SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
+    ) -> VaultError
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
         match err.as_service_error().and_then(ProvideErrorMetadata::code) {
-            Some(code @ ("ResourceNotFoundException" | "AccessDeniedException" | "ValidationException")) => {
-                VaultError::Misconfigured(format!("DynamoDB {operation} on table {} was refused ({code})", self.table))
-            }
+            Some(
+                code @ ("ResourceNotFoundException"
+                | "AccessDeniedException"
+                | "ValidationException"),
+            ) => VaultError::Misconfigured(format!(
+                "DynamoDB {operation} on table {} was refused ({code})",
+                self.table
+            )),
             _ => VaultError::Unavailable(format!(
                 "DynamoDB {operation} on table {} failed: {}",
                 self.table,
@@ -139,11 +170,15 @@ impl KmsVault {
 impl TokenVault for KmsVault {
     async fn put_token(&self, name: &TokenRef, secret: &SecretString) -> Result<(), VaultError> {
         let (key, sealed_key) = self.data_key(name).await?;
-        let cipher = Aes256Gcm::new_from_slice(&key)
-            .map_err(|_| VaultError::Unavailable("KMS returned a data key that is not 256 bits".into()))?;
+        let cipher = Aes256Gcm::new_from_slice(&key).map_err(|_| {
+            VaultError::Unavailable("KMS returned a data key that is not 256 bits".into())
+        })?;
         drop(key);
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
-        let payload = Payload { msg: secret.expose_secret().as_bytes(), aad: name.as_str().as_bytes() };
+        let payload = Payload {
+            msg: secret.expose_secret().as_bytes(),
+            aad: name.as_str().as_bytes(),
+        };
         let ciphertext = cipher
             .encrypt(&nonce, payload)
             .map_err(|_| VaultError::Unavailable(format!("token {name} could not be encrypted")))?;
@@ -190,15 +225,20 @@ impl TokenVault for KmsVault {
             return Err(VaultError::Corrupt(name.to_string()));
         }
         let key = self.open_data_key(name, sealed_key).await?;
-        let cipher = Aes256Gcm::new_from_slice(&key).map_err(|_| VaultError::Corrupt(name.to_string()))?;
+        let cipher =
+            Aes256Gcm::new_from_slice(&key).map_err(|_| VaultError::Corrupt(name.to_string()))?;
         drop(key);
-        let payload = Payload { msg: &ciphertext, aad: name.as_str().as_bytes() };
+        let payload = Payload {
+            msg: &ciphertext,
+            aad: name.as_str().as_bytes(),
+        };
         let plain = Zeroizing::new(
             cipher
                 .decrypt(Nonce::from_slice(&nonce), payload)
                 .map_err(|_| VaultError::Corrupt(name.to_string()))?,
         );
-        let text = std::str::from_utf8(&plain).map_err(|_| VaultError::Corrupt(name.to_string()))?;
+        let text =
+            std::str::from_utf8(&plain).map_err(|_| VaultError::Corrupt(name.to_string()))?;
         Ok(Some(SecretString::from(text.to_string())))
     }
 

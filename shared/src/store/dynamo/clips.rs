@@ -32,7 +32,11 @@ fn status_pk(status: ClipStatus) -> String {
 fn rank_key(clip: &Clip) -> String {
     let scaled = (clip.rank() * SCORE_SCALE).round();
     // NaN and negative scores rank as 0; the clamp makes the cast exact.
-    let scaled = if scaled.is_finite() { scaled.clamp(0.0, SCORE_MAX as f64) as u64 } else { 0 };
+    let scaled = if scaled.is_finite() {
+        scaled.clamp(0.0, SCORE_MAX as f64) as u64
+    } else {
+        0
+    };
     let created = u64::try_from(clip.created_at.timestamp_micros()).unwrap_or(0);
     format!("{:012}#{created:020}#{}", SCORE_MAX - scaled, clip.id)
 }
@@ -67,7 +71,8 @@ impl DynamoStore {
     ) -> StoreResult<Clip> {
         // `Transition`'s fields are public, so one built without `Transition::new` is checked here.
         let t = Transition::new(t.from, t.to)?;
-        self.change_clip(id, t.from, |clip| clip.apply(t.to, patch.clone(), now)).await
+        self.change_clip(id, t.from, |clip| clip.apply(t.to, patch.clone(), now))
+            .await
     }
 
     pub(super) async fn record_failure(
@@ -106,9 +111,16 @@ impl DynamoStore {
         }
     }
 
-    pub(super) async fn clips_by_status(&self, status: ClipStatus, limit: usize) -> StoreResult<Vec<Clip>> {
+    pub(super) async fn clips_by_status(
+        &self,
+        status: ClipStatus,
+        limit: usize,
+    ) -> StoreResult<Vec<Clip>> {
         let page = limit.clamp(1, PAGE) as i32;
-        let query = self.index_partition(status_pk(status), None).scan_index_forward(true).limit(page);
+        let query = self
+            .index_partition(status_pk(status), None)
+            .scan_index_forward(true)
+            .limit(page);
         self.query_records(query, Some(limit)).await
     }
 
@@ -116,7 +128,9 @@ impl DynamoStore {
     pub(super) async fn clip_counts(&self) -> StoreResult<BTreeMap<ClipStatus, u64>> {
         let mut counts = BTreeMap::new();
         for status in ClipStatus::ALL {
-            let query = self.index_partition(status_pk(status), None).select(Select::Count);
+            let query = self
+                .index_partition(status_pk(status), None)
+                .select(Select::Count);
             let mut pages = query.table_name(&self.table).into_paginator().send();
             let mut n = 0u64;
             while let Some(page) = pages.next().await {
@@ -157,7 +171,10 @@ mod tests {
             attempts: Default::default(),
             failed_stage: None,
             skip_reason: None,
-            score: score.map(|total| Score { total, parts: Default::default() }),
+            score: score.map(|total| Score {
+                total,
+                parts: Default::default(),
+            }),
             window: None,
             media: Default::default(),
             generated_title: None,
@@ -180,7 +197,10 @@ mod tests {
         ];
         clips.sort_by_key(rank_key);
         let order: Vec<_> = clips.iter().map(|c| c.id.as_str()).collect();
-        assert_eq!(order, ["Top", "HighOldA", "HighOldB", "HighNew", "Low", "Silly", "Unscored"]);
+        assert_eq!(
+            order,
+            ["Top", "HighOldA", "HighOldB", "HighNew", "Low", "Silly", "Unscored"]
+        );
     }
 
     #[test]

@@ -36,7 +36,11 @@ pub(super) struct Keys {
 
 impl Keys {
     pub fn new(pk: String, sk: impl Into<String>) -> Self {
-        Self { pk, sk: sk.into(), gsi1: None }
+        Self {
+            pk,
+            sk: sk.into(),
+            gsi1: None,
+        }
     }
 
     pub fn indexed(mut self, gsi1pk: impl Into<String>, gsi1sk: impl Into<String>) -> Self {
@@ -52,7 +56,10 @@ pub(super) fn s(value: impl Into<String>) -> AttributeValue {
 /// The record's attributes plus its keys and a fresh `rev`.
 pub(super) fn encode<T: Serialize>(record: &T, keys: Keys) -> StoreResult<Item> {
     let mut item: Item = to_item(record).map_err(|e| {
-        StoreError::Misconfigured(format!("record {}/{} cannot be encoded for DynamoDB: {e}", keys.pk, keys.sk))
+        StoreError::Misconfigured(format!(
+            "record {}/{} cannot be encoded for DynamoDB: {e}",
+            keys.pk, keys.sk
+        ))
     })?;
     item.insert(PK.into(), s(keys.pk));
     item.insert(SK.into(), s(keys.sk));
@@ -65,7 +72,12 @@ pub(super) fn encode<T: Serialize>(record: &T, keys: Keys) -> StoreResult<Item> 
 }
 
 pub(super) fn decode<T: DeserializeOwned>(mut item: Item) -> StoreResult<T> {
-    let at = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+    let at = |name: &str| {
+        item.get(name)
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default()
+    };
     let place = format!("{}/{}", at(PK), at(SK));
     for name in KEY_ATTRIBUTES {
         item.remove(name);
@@ -100,7 +112,11 @@ impl DynamoStore {
         Ok(out.item)
     }
 
-    pub(super) async fn get_record<T: DeserializeOwned>(&self, pk: String, sk: &str) -> StoreResult<Option<T>> {
+    pub(super) async fn get_record<T: DeserializeOwned>(
+        &self,
+        pk: String,
+        sk: &str,
+    ) -> StoreResult<Option<T>> {
         self.get_item(pk, sk).await?.map(decode).transpose()
     }
 
@@ -152,7 +168,13 @@ impl DynamoStore {
     /// Read the record, let `change` modify it in memory (or decline with `Ok(false)`, or refuse
     /// with an error), and write it back only if the item is as it was read: same status, same
     /// `rev`. A lost race reads again, so `change` always decides on the current record.
-    pub(super) async fn update<T, K, F>(&self, pk: String, sk: &str, keys: K, mut change: F) -> StoreResult<Outcome<T>>
+    pub(super) async fn update<T, K, F>(
+        &self,
+        pk: String,
+        sk: &str,
+        keys: K,
+        mut change: F,
+    ) -> StoreResult<Outcome<T>>
     where
         T: Serialize + DeserializeOwned,
         K: Fn(&T) -> Keys,
@@ -179,8 +201,16 @@ impl DynamoStore {
     }
 
     /// Put `item` only while the attributes in `guard` still have the values read.
-    async fn put_if_unchanged(&self, item: Item, guard: &[(&str, Option<AttributeValue>)]) -> StoreResult<bool> {
-        let mut request = self.client.put_item().table_name(&self.table).set_item(Some(item));
+    async fn put_if_unchanged(
+        &self,
+        item: Item,
+        guard: &[(&str, Option<AttributeValue>)],
+    ) -> StoreResult<bool> {
+        let mut request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item));
         let mut conditions = Vec::new();
         for (i, (name, value)) in guard.iter().enumerate() {
             request = request.expression_attribute_names(format!("#g{i}"), *name);
@@ -192,7 +222,11 @@ impl DynamoStore {
                 None => conditions.push(format!("attribute_not_exists(#g{i})")),
             }
         }
-        match request.condition_expression(conditions.join(" AND ")).send().await {
+        match request
+            .condition_expression(conditions.join(" AND "))
+            .send()
+            .await
+        {
             Ok(_) => Ok(true),
             Err(e) if is_condition_failure(&e) => Ok(false),
             Err(e) => Err(self.fail("PutItem", e)),
@@ -200,12 +234,20 @@ impl DynamoStore {
     }
 
     /// All items a query returns, following its pages, up to `max` when given.
-    pub(super) async fn query_items(&self, query: QueryFluentBuilder, max: Option<usize>) -> StoreResult<Vec<Item>> {
+    pub(super) async fn query_items(
+        &self,
+        query: QueryFluentBuilder,
+        max: Option<usize>,
+    ) -> StoreResult<Vec<Item>> {
         let mut items = Vec::new();
         if max == Some(0) {
             return Ok(items);
         }
-        let mut pages = query.table_name(&self.table).into_paginator().items().send();
+        let mut pages = query
+            .table_name(&self.table)
+            .into_paginator()
+            .items()
+            .send();
         while let Some(item) = pages.next().await {
             items.push(item.map_err(|e| self.fail("Query", e))?);
             if max.is_some_and(|m| items.len() >= m) {
@@ -220,7 +262,11 @@ impl DynamoStore {
         query: QueryFluentBuilder,
         max: Option<usize>,
     ) -> StoreResult<Vec<T>> {
-        self.query_items(query, max).await?.into_iter().map(decode).collect()
+        self.query_items(query, max)
+            .await?
+            .into_iter()
+            .map(decode)
+            .collect()
     }
 
     /// A query on one partition of the table, optionally narrowed to sort keys with a prefix.
@@ -242,7 +288,11 @@ impl DynamoStore {
     }
 
     /// A query on one partition of `gsi1` (eventually consistent, as every GSI read).
-    pub(super) fn index_partition(&self, gsi1pk: String, gsi1sk_prefix: Option<&str>) -> QueryFluentBuilder {
+    pub(super) fn index_partition(
+        &self,
+        gsi1pk: String,
+        gsi1sk_prefix: Option<&str>,
+    ) -> QueryFluentBuilder {
         let mut q = self
             .client
             .query()

@@ -28,8 +28,11 @@
 //! Ids are parsed types that cannot contain `#` (see `domain::ids`), so a key can never run
 //! into the next segment. A clip's `rank` is its score in millionths subtracted from 10¹² − 1,
 //! zero-padded to 12 digits (and `created_at` is padded to 20), so an ascending query on
-//! `STATUS#{status}` returns the best clips first, then the oldest, then by id. A stream is written together with its guard
-//! item in one transaction, so a stream id is recorded once however often Twitch repeats it.
+//! `STATUS#{status}` returns the best clips first, then the oldest, then by id (the SQLite
+//! store's order). A stream is written together with its guard item in one transaction, so a
+//! stream id is recorded once however often Twitch repeats it. A webhook message item holds
+//! only `expires_at` (whole seconds, for TTL) and `expires_us` (compared exactly); a token item
+//! holds the vault's sealed data key, nonce and ciphertext.
 //!
 //! # Concurrency
 //! Creations are puts conditional on `attribute_not_exists(pk)`. Every change is a
@@ -103,13 +106,23 @@ impl DynamoStore {
                 self.table
             ))
         };
-        let table = out.table().ok_or_else(|| misconfigured("was not described".into()))?;
-        let has_keys = |schema: &[aws_sdk_dynamodb::types::KeySchemaElement], hash: &str, range: &str| {
-            let find = |kind: KeyType| schema.iter().find(|k| k.key_type() == &kind).map(|k| k.attribute_name());
-            find(KeyType::Hash) == Some(hash) && find(KeyType::Range) == Some(range)
-        };
+        let table = out
+            .table()
+            .ok_or_else(|| misconfigured("was not described".into()))?;
+        let has_keys =
+            |schema: &[aws_sdk_dynamodb::types::KeySchemaElement], hash: &str, range: &str| {
+                let find = |kind: KeyType| {
+                    schema
+                        .iter()
+                        .find(|k| k.key_type() == &kind)
+                        .map(|k| k.attribute_name())
+                };
+                find(KeyType::Hash) == Some(hash) && find(KeyType::Range) == Some(range)
+            };
         if !has_keys(table.key_schema(), PK, SK) {
-            return Err(misconfigured(format!("does not have the key schema {PK} (HASH), {SK} (RANGE)")));
+            return Err(misconfigured(format!(
+                "does not have the key schema {PK} (HASH), {SK} (RANGE)"
+            )));
         }
         let gsi_ok = table
             .global_secondary_indexes()
@@ -243,7 +256,11 @@ impl StateStore for DynamoStore {
         self.save_whitelist_entry(entry).await
     }
 
-    async fn remove_whitelist_entry(&self, scope: &WhitelistScope, editor: &EditorId) -> StoreResult<bool> {
+    async fn remove_whitelist_entry(
+        &self,
+        scope: &WhitelistScope,
+        editor: &EditorId,
+    ) -> StoreResult<bool> {
         self.delete_whitelist_entry(scope, editor).await
     }
 
@@ -272,7 +289,8 @@ impl StateStore for DynamoStore {
         reason: Option<&str>,
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
-        self.update_subscription(broadcaster, subscription, kind, status, reason, now).await
+        self.update_subscription(broadcaster, subscription, kind, status, reason, now)
+            .await
     }
 
     async fn open_stream(&self, stream: &Stream) -> StoreResult<bool> {

@@ -8,7 +8,9 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::item::{encode, Keys, Outcome};
 use super::DynamoStore;
-use crate::domain::{AccountName, Claim, ClipId, PostResult, PostStatus, Publication, PublicationKey, ResumeHandles};
+use crate::domain::{
+    AccountName, Claim, ClipId, PostResult, PostStatus, Publication, PublicationKey, ResumeHandles,
+};
 use crate::store::{StoreError, StoreResult};
 
 fn pk(clip: &ClipId) -> String {
@@ -24,12 +26,18 @@ fn account_pk(account: &AccountName) -> String {
 }
 
 fn order(p: &Publication) -> (&str, &str, &str) {
-    (p.key.clip_id.as_str(), p.key.account.as_str(), p.key.platform.as_str())
+    (
+        p.key.clip_id.as_str(),
+        p.key.account.as_str(),
+        p.key.platform.as_str(),
+    )
 }
 
 fn keys(p: &Publication) -> Keys {
-    Keys::new(pk(&p.key.clip_id), sk(&p.key))
-        .indexed(account_pk(&p.key.account), format!("PUB#{}#{}", p.key.clip_id, p.key.platform))
+    Keys::new(pk(&p.key.clip_id), sk(&p.key)).indexed(
+        account_pk(&p.key.account),
+        format!("PUB#{}#{}", p.key.clip_id, p.key.platform),
+    )
 }
 
 impl DynamoStore {
@@ -37,11 +45,19 @@ impl DynamoStore {
         self.put_if_absent(encode(p, keys(p))?).await
     }
 
-    pub(super) async fn publication(&self, key: &PublicationKey) -> StoreResult<Option<Publication>> {
+    pub(super) async fn publication(
+        &self,
+        key: &PublicationKey,
+    ) -> StoreResult<Option<Publication>> {
         self.get_record(pk(&key.clip_id), &sk(key)).await
     }
 
-    pub(super) async fn claim(&self, key: &PublicationKey, lease: Duration, now: DateTime<Utc>) -> StoreResult<Claim> {
+    pub(super) async fn claim(
+        &self,
+        key: &PublicationKey,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Claim> {
         let outcome = self
             .update(pk(&key.clip_id), &sk(key), keys, |p: &mut Publication| {
                 if !p.claimable(now) {
@@ -105,7 +121,11 @@ impl DynamoStore {
         now: DateTime<Utc>,
     ) -> StoreResult<Publication> {
         self.under_claim(key, claim_token, |p| {
-            p.status = if retry { PostStatus::Pending } else { PostStatus::Failed };
+            p.status = if retry {
+                PostStatus::Pending
+            } else {
+                PostStatus::Failed
+            };
             p.last_error = Some(error.to_string());
             p.claim_token = None;
             p.lease_until = None;
@@ -124,7 +144,8 @@ impl DynamoStore {
     ) -> StoreResult<Publication> {
         let outcome = self
             .update(pk(&key.clip_id), &sk(key), keys, |p: &mut Publication| {
-                let ours = p.status == PostStatus::Uploading && p.claim_token.as_deref() == Some(claim_token);
+                let ours = p.status == PostStatus::Uploading
+                    && p.claim_token.as_deref() == Some(claim_token);
                 if !ours {
                     // Another claim's token is not shown: it is that worker's proof of ownership.
                     let actual = match p.status {
@@ -159,10 +180,15 @@ impl DynamoStore {
                     Some(a) => format!("PUB#{a}#"),
                     None => "PUB#".to_string(),
                 };
-                self.query_records(self.partition(pk(clip), Some(&prefix)), None).await?
+                self.query_records(self.partition(pk(clip), Some(&prefix)), None)
+                    .await?
             }
             (None, Some(account)) => {
-                self.query_records(self.index_partition(account_pk(account), Some("PUB#")), None).await?
+                self.query_records(
+                    self.index_partition(account_pk(account), Some("PUB#")),
+                    None,
+                )
+                .await?
             }
             (None, None) => self.scan_publications().await?,
         };
@@ -186,7 +212,9 @@ impl DynamoStore {
             .send();
         let mut found = Vec::new();
         while let Some(item) = pages.next().await {
-            found.push(super::item::decode(item.map_err(|e| self.fail("Scan", e))?)?);
+            found.push(super::item::decode(
+                item.map_err(|e| self.fail("Scan", e))?,
+            )?);
         }
         Ok(found)
     }

@@ -46,7 +46,8 @@ fn broadcaster_keys(b: &Broadcaster) -> Keys {
 
 impl DynamoStore {
     pub(super) async fn save_account(&self, account: &Account) -> StoreResult<()> {
-        let keys = Keys::new(account_pk(&account.name), ACCOUNT_SK).indexed(ACCOUNTS, account.name.as_str());
+        let keys = Keys::new(account_pk(&account.name), ACCOUNT_SK)
+            .indexed(ACCOUNTS, account.name.as_str());
         self.put(encode(account, keys)?).await
     }
 
@@ -56,7 +57,8 @@ impl DynamoStore {
 
     /// By name (the index's sort key).
     pub(super) async fn accounts(&self) -> StoreResult<Vec<Account>> {
-        self.query_records(self.index_partition(ACCOUNTS.into(), None), None).await
+        self.query_records(self.index_partition(ACCOUNTS.into(), None), None)
+            .await
     }
 
     pub(super) async fn delete_account(&self, name: &AccountName) -> StoreResult<bool> {
@@ -64,16 +66,25 @@ impl DynamoStore {
     }
 
     pub(super) async fn save_whitelist_entry(&self, entry: &WhitelistEntry) -> StoreResult<()> {
-        let keys = Keys::new(WHITELIST.into(), whitelist_sk(&entry.scope, &entry.editor_id));
+        let keys = Keys::new(
+            WHITELIST.into(),
+            whitelist_sk(&entry.scope, &entry.editor_id),
+        );
         self.put(encode(entry, keys)?).await
     }
 
-    pub(super) async fn delete_whitelist_entry(&self, scope: &WhitelistScope, editor: &EditorId) -> StoreResult<bool> {
-        self.delete_item(WHITELIST.into(), &whitelist_sk(scope, editor)).await
+    pub(super) async fn delete_whitelist_entry(
+        &self,
+        scope: &WhitelistScope,
+        editor: &EditorId,
+    ) -> StoreResult<bool> {
+        self.delete_item(WHITELIST.into(), &whitelist_sk(scope, editor))
+            .await
     }
 
     pub(super) async fn whitelist(&self) -> StoreResult<Vec<WhitelistEntry>> {
-        self.query_records(self.partition(WHITELIST.into(), None), None).await
+        self.query_records(self.partition(WHITELIST.into(), None), None)
+            .await
     }
 
     pub(super) async fn save_broadcaster(&self, b: &Broadcaster) -> StoreResult<()> {
@@ -86,7 +97,8 @@ impl DynamoStore {
 
     /// By id (the index's sort key).
     pub(super) async fn broadcasters(&self) -> StoreResult<Vec<Broadcaster>> {
-        self.query_records(self.index_partition(BROADCASTERS.into(), None), None).await
+        self.query_records(self.index_partition(BROADCASTERS.into(), None), None)
+            .await
     }
 
     /// Upsert the subscription entry inside the broadcaster's item.
@@ -100,21 +112,26 @@ impl DynamoStore {
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
         let outcome = self
-            .update(broadcaster_pk(broadcaster), BROADCASTER_SK, broadcaster_keys, |b: &mut Broadcaster| {
-                let entry = Subscription {
-                    id: subscription.clone(),
-                    kind: kind.to_string(),
-                    status,
-                    reason: reason.map(str::to_string),
-                    updated_at: now,
-                };
-                match b.subscriptions.iter_mut().find(|s| &s.id == subscription) {
-                    Some(existing) => *existing = entry,
-                    None => b.subscriptions.push(entry),
-                }
-                b.updated_at = now;
-                Ok(true)
-            })
+            .update(
+                broadcaster_pk(broadcaster),
+                BROADCASTER_SK,
+                broadcaster_keys,
+                |b: &mut Broadcaster| {
+                    let entry = Subscription {
+                        id: subscription.clone(),
+                        kind: kind.to_string(),
+                        status,
+                        reason: reason.map(str::to_string),
+                        updated_at: now,
+                    };
+                    match b.subscriptions.iter_mut().find(|s| &s.id == subscription) {
+                        Some(existing) => *existing = entry,
+                        None => b.subscriptions.push(entry),
+                    }
+                    b.updated_at = now;
+                    Ok(true)
+                },
+            )
             .await?;
         match outcome {
             Outcome::Written(_) | Outcome::Kept(_) => Ok(()),
@@ -132,21 +149,31 @@ impl DynamoStore {
             .get(EXPIRES_US)
             .and_then(|v| v.as_n().ok())
             .and_then(|n| n.parse::<i64>().ok())
-            .ok_or_else(|| StoreError::Unavailable(format!("message id item {id} has no valid {EXPIRES_US}")))?;
+            .ok_or_else(|| {
+                StoreError::Unavailable(format!("message id item {id} has no valid {EXPIRES_US}"))
+            })?;
         Ok(expires_us > now.timestamp_micros())
     }
 
     /// New when the id is absent, or present but expired: DynamoDB deletes expired items
     /// lazily (typically within days), so an expired item may still be there.
     /// <https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/howitworks-ttl.html>
-    pub(super) async fn remember(&self, id: &ExternalId, expires_at: DateTime<Utc>, now: DateTime<Utc>) -> StoreResult<Seen> {
+    pub(super) async fn remember(
+        &self,
+        id: &ExternalId,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Seen> {
         // TTL wants whole seconds; rounding up never deletes an id before it expired.
         let ttl_secs = expires_at.timestamp() + i64::from(expires_at.timestamp_subsec_nanos() > 0);
         let item: Item = [
             (PK, s(message_pk(id))),
             (SK, s(MESSAGE_SK)),
             (TTL_ATTRIBUTE, AttributeValue::N(ttl_secs.to_string())),
-            (EXPIRES_US, AttributeValue::N(expires_at.timestamp_micros().to_string())),
+            (
+                EXPIRES_US,
+                AttributeValue::N(expires_at.timestamp_micros().to_string()),
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -159,7 +186,10 @@ impl DynamoStore {
             .condition_expression("attribute_not_exists(#pk) OR #us <= :now")
             .expression_attribute_names("#pk", PK)
             .expression_attribute_names("#us", EXPIRES_US)
-            .expression_attribute_values(":now", AttributeValue::N(now.timestamp_micros().to_string()))
+            .expression_attribute_values(
+                ":now",
+                AttributeValue::N(now.timestamp_micros().to_string()),
+            )
             .send()
             .await;
         match result {

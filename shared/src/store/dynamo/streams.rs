@@ -23,16 +23,27 @@ const MAX_RACES: usize = 10;
 /// `STREAM#{started_at}#{stream id}`; the time has a fixed width (nanoseconds, `Z`), so the
 /// sort key orders streams by start time, then by id, as the SQLite store does.
 fn stream_keys(stream: &Stream) -> Keys {
-    let started = stream.started_at.to_rfc3339_opts(SecondsFormat::Nanos, true);
-    Keys::new(broadcaster_pk(&stream.broadcaster_id), format!("{STREAM_PREFIX}{started}#{}", stream.stream_id))
+    let started = stream
+        .started_at
+        .to_rfc3339_opts(SecondsFormat::Nanos, true);
+    Keys::new(
+        broadcaster_pk(&stream.broadcaster_id),
+        format!("{STREAM_PREFIX}{started}#{}", stream.stream_id),
+    )
 }
 
 impl DynamoStore {
     pub(super) async fn insert_stream(&self, stream: &Stream) -> StoreResult<bool> {
         let guard: Item = [
-            (PK.to_string(), s(format!("{STREAM_PREFIX}{}", stream.stream_id))),
+            (
+                PK.to_string(),
+                s(format!("{STREAM_PREFIX}{}", stream.stream_id)),
+            ),
             (SK.to_string(), s(GUARD_SK)),
-            ("broadcaster_id".to_string(), s(stream.broadcaster_id.as_str())),
+            (
+                "broadcaster_id".to_string(),
+                s(stream.broadcaster_id.as_str()),
+            ),
         ]
         .into_iter()
         .collect();
@@ -45,7 +56,9 @@ impl DynamoStore {
                 .expression_attribute_names("#pk", PK)
                 .build()
                 .map(|put| TransactWriteItem::builder().put(put).build())
-                .map_err(|e| StoreError::Misconfigured(format!("cannot build the stream write: {e}")))
+                .map_err(|e| {
+                    StoreError::Misconfigured(format!("cannot build the stream write: {e}"))
+                })
         };
         let result = self
             .client
@@ -71,7 +84,10 @@ impl DynamoStore {
         }
     }
 
-    pub(super) async fn newest_stream(&self, broadcaster: &BroadcasterId) -> StoreResult<Option<Stream>> {
+    pub(super) async fn newest_stream(
+        &self,
+        broadcaster: &BroadcasterId,
+    ) -> StoreResult<Option<Stream>> {
         let query = self
             .partition(broadcaster_pk(broadcaster), Some(STREAM_PREFIX))
             .scan_index_forward(false)
@@ -91,13 +107,18 @@ impl DynamoStore {
             };
             let sk = stream_keys(&open).sk;
             let outcome = self
-                .update(broadcaster_pk(broadcaster), &sk, stream_keys, |stream: &mut Stream| {
-                    if stream.ended_at.is_some() {
-                        return Ok(false);
-                    }
-                    stream.ended_at = Some(ended_at);
-                    Ok(true)
-                })
+                .update(
+                    broadcaster_pk(broadcaster),
+                    &sk,
+                    stream_keys,
+                    |stream: &mut Stream| {
+                        if stream.ended_at.is_some() {
+                            return Ok(false);
+                        }
+                        stream.ended_at = Some(ended_at);
+                        Ok(true)
+                    },
+                )
                 .await?;
             match outcome {
                 Outcome::Written(stream) => return Ok(Some(stream)),
