@@ -46,6 +46,9 @@ show hilite --config "$config" init
 sed -i "s|^data_dir = .*|data_dir = \"$demo/data\"|" "$config"
 export HILITE_SERVER__LISTEN=127.0.0.1:0
 export HILITE_SERVER__SHUTDOWN_GRACE_SECS=5
+# The EventSub secret (10–100 characters) that Twitch signs deliveries with; from the
+# environment, as secrets should be.
+export HILITE_TWITCH__EVENTSUB_SECRET=demo-eventsub-secret-0123456789
 h() { show hilite --config "$config" "$@"; }
 
 step "Trust an editor and add a publishing account"
@@ -69,6 +72,38 @@ done
 echo "hilite serve (pid $pid) is listening on $addr"
 printf '$ GET http://%s/health\n' "$addr"
 python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())' "http://$addr/health"
+
+step "Twitch tells it a stream started and ended (signed EventSub deliveries)"
+# What Twitch sends, signed with the demo's EventSub secret exactly as Twitch signs it:
+# HMAC-SHA256 over message id + timestamp + body. A forged copy follows, refused with 403.
+post_event() { # message type, message id, body, [secret]
+    python3 - "$addr" "$1" "$2" "$3" "${4:-$HILITE_TWITCH__EVENTSUB_SECRET}" <<'PY'
+import datetime, hashlib, hmac, sys, urllib.error, urllib.request
+addr, kind, mid, body, secret = sys.argv[1:6]
+ts = datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+sig = "sha256=" + hmac.new(secret.encode(), (mid + ts + body).encode(), hashlib.sha256).hexdigest()
+req = urllib.request.Request(f"http://{addr}/webhooks/twitch", data=body.encode(), method="POST", headers={
+    "Content-Type": "application/json", "Twitch-Eventsub-Message-Id": mid,
+    "Twitch-Eventsub-Message-Timestamp": ts, "Twitch-Eventsub-Message-Signature": sig,
+    "Twitch-Eventsub-Message-Type": kind})
+try:
+    status = urllib.request.urlopen(req, timeout=10).status
+except urllib.error.HTTPError as e:
+    status = e.code
+print(f"POST /webhooks/twitch  {kind:<12} id={mid:<10} -> {status}")
+PY
+}
+started=$(date -u -d '-2 hours' +%Y-%m-%dT%H:%M:%SZ)
+sub='"subscription":{"id":"f1c2a387-161a-49f9-a165-0f21d7a4e1c4","status":"enabled","version":"1","cost":0,"condition":{"broadcaster_user_id":"1001"},"transport":{"method":"webhook","callback":"https://example.com/webhooks/twitch"},"created_at":"2026-11-01T10:11:12Z"'
+post_event notification demo-on "{$sub,\"type\":\"stream.online\"},\"event\":{\"id\":\"40001\",\"broadcaster_user_id\":\"1001\",\"broadcaster_user_login\":\"streamer_one\",\"broadcaster_user_name\":\"Streamer_One\",\"type\":\"live\",\"started_at\":\"$started\"}}"
+offline_body="{$sub,\"type\":\"stream.offline\"},\"event\":{\"broadcaster_user_id\":\"1001\",\"broadcaster_user_login\":\"streamer_one\",\"broadcaster_user_name\":\"Streamer_One\"}}"
+post_event notification demo-off "$offline_body"
+echo "(the same delivery again: Twitch retries; it is answered 2xx and has no effect)"
+post_event notification demo-off "$offline_body"
+echo "(a forgery, signed with another secret)"
+post_event notification demo-forge "$offline_body" not-the-eventsub-secret
+echo "The stream window now waits on the collect queue for pipeline.collect_delay_secs (600 s)"
+echo "while Twitch finishes its clips; status shows it as in flight."
 
 step "What it holds"
 h status

@@ -1,0 +1,631 @@
+//! OAuth tokens for the platforms, per account: kept as JSON in the [`TokenVault`] (which
+//! encrypts them) under `<platform>/<account>`, refreshed before they expire and once more
+//! after a 401. A refresh the platform refuses (revoked, expired refresh token) marks the
+//! platform unhealthy for that account — recorded on the token set, shown by `hilite accounts
+//! list`, and posting there stops until `hilite auth` reconnects it; other platforms go on.
+//!
+//! Lifetimes (read from each answer's `expires_in`, never assumed):
+//! - Google: access tokens about an hour, refresh tokens long-lived
+//!   (<https://developers.google.com/identity/protocols/oauth2/native-app>).
+//! - TikTok: access tokens hours, refresh tokens months, **rotated** on every refresh — the
+//!   previous one stops working, so the new one is stored every time
+//!   (<https://developers.tiktok.com/docs/en/oauth-refresh-a-user-access-token>).
+//! - Instagram Login: a short-lived token (1 h) exchanged for a 60-day one, refreshable once it
+//!   is 24 h old and before it expires
+//!   (<https://developers.facebook.com/documentation/instagram-platform/reference/access_token>,
+//!   <https://developers.facebook.com/documentation/instagram-platform/reference/refresh_access_token>).
+//!
+//! Not here: the interactive authorization (browser, loopback redirect) lives in the CLI; this
+//! module builds its URL and exchanges its code.
+
+use std::fmt;
+
+use base64::Engine;
+use chrono::{DateTime, Duration, Utc};
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use sha2::Digest;
+use url::Url;
+
+use super::{classify, error_message, PlatformError};
+use crate::config::PlatformConfig;
+use crate::domain::{AccountName, Platform, TokenRef};
+use crate::store::TokenVault;
+
+/// A token this close to its expiry is refreshed before use.
+pub const REFRESH_MARGIN: Duration = Duration::minutes(5);
+/// Instagram refreshes a long-lived token once it is this old (the earliest Meta allows).
+pub const INSTAGRAM_REFRESH_AGE: Duration = Duration::hours(24);
+
+/// A bearer token for one call; its `Debug` never shows it.
+#[derive(Clone)]
+pub struct AccessToken(SecretString);
+
+impl AccessToken {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(SecretString::from(s.into()))
+    }
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AccessToken([redacted])")
+    }
+}
+
+/// One account's tokens for one platform, as stored (encrypted) in the vault.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+pub struct TokenSet {
+    access_token: String,
+    refresh_token: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub refresh_expires_at: Option<DateTime<Utc>>,
+    pub obtained_at: DateTime<Utc>,
+    /// The platform's user id (Instagram's IG user id, TikTok's open_id), when it gave one.
+    pub user_id: Option<String>,
+    /// Set when a refresh was refused: the platform is unhealthy until reconnected.
+    pub refresh_error: Option<String>,
+    pub last_refresh_at: Option<DateTime<Utc>>,
+}
+
+impl fmt::Debug for TokenSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenSet")
+            .field("expires_at", &self.expires_at)
+            .field("obtained_at", &self.obtained_at)
+            .field("refresh_error", &self.refresh_error)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenSet {
+    pub fn new(
+        access: impl Into<String>,
+        refresh: Option<String>,
+        expires_in: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            access_token: access.into(),
+            refresh_token: refresh,
+            expires_at: expires_in.map(|s| now + Duration::seconds(s)),
+            refresh_expires_at: None,
+            obtained_at: now,
+            user_id: None,
+            refresh_error: None,
+            last_refresh_at: None,
+        }
+    }
+
+    pub fn access(&self) -> AccessToken {
+        AccessToken::new(self.access_token.clone())
+    }
+
+    pub fn expose_refresh_token(&self) -> Option<&str> {
+        self.refresh_token.as_deref()
+    }
+
+    /// Whether the token should be refreshed before use at `now`.
+    pub fn needs_refresh(&self, platform: Platform, now: DateTime<Utc>) -> bool {
+        let near_expiry = self.expires_at.is_some_and(|at| at - REFRESH_MARGIN <= now);
+        match platform {
+            // Meta refuses a refresh of a token under 24 h old; past that, refresh daily so
+            // a 60-day token never comes near its end.
+            Platform::Instagram => now - self.obtained_at >= INSTAGRAM_REFRESH_AGE || near_expiry,
+            Platform::Youtube | Platform::Tiktok => near_expiry,
+        }
+    }
+}
+
+/// What `hilite accounts list` shows for one platform of one account.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TokenHealth {
+    pub connected: bool,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub refresh_error: Option<String>,
+}
+
+/// Where an account's token for a platform is kept: `<platform>/<account>`.
+pub fn token_ref(platform: Platform, account: &AccountName) -> TokenRef {
+    // Both parts are safe slugs (Platform names, AccountName's alphabet).
+    TokenRef::parse(format!("{platform}/{account}"))
+        .unwrap_or_else(|e| unreachable!("platform/account refs are valid: {e}"))
+}
+
+fn vault_error(platform: Platform, e: impl fmt::Display) -> PlatformError {
+    PlatformError::Transient {
+        platform,
+        message: format!("token vault: {e}"),
+    }
+}
+
+pub async fn load(
+    vault: &dyn TokenVault,
+    platform: Platform,
+    account: &AccountName,
+) -> Result<Option<TokenSet>, PlatformError> {
+    let Some(secret) = vault
+        .get_token(&token_ref(platform, account))
+        .await
+        .map_err(|e| vault_error(platform, e))?
+    else {
+        return Ok(None);
+    };
+    serde_json::from_str(secret.expose_secret())
+        .map(Some)
+        .map_err(|e| PlatformError::NotConnected {
+            platform,
+            message: format!(
+                "the stored token does not parse ({e}); reconnect with `hilite auth {platform}`"
+            ),
+        })
+}
+
+pub async fn store(
+    vault: &dyn TokenVault,
+    platform: Platform,
+    account: &AccountName,
+    set: &TokenSet,
+) -> Result<(), PlatformError> {
+    let json = serde_json::to_string(set).map_err(|e| PlatformError::unknown(platform, e))?;
+    vault
+        .put_token(&token_ref(platform, account), &SecretString::from(json))
+        .await
+        .map_err(|e| vault_error(platform, e))
+}
+
+pub async fn health(
+    vault: &dyn TokenVault,
+    platform: Platform,
+    account: &AccountName,
+) -> Result<TokenHealth, PlatformError> {
+    Ok(match load(vault, platform, account).await? {
+        None => TokenHealth {
+            connected: false,
+            expires_at: None,
+            refresh_error: None,
+        },
+        Some(s) => TokenHealth {
+            connected: s.refresh_error.is_none(),
+            expires_at: s.expires_at,
+            refresh_error: s.refresh_error,
+        },
+    })
+}
+
+/// A usable access token for `account` on the client's platform: refreshed first when it is
+/// near its end, or when `force` (after a 401). A refused refresh marks the platform
+/// unhealthy and answers `NotConnected`.
+pub async fn access_token(
+    vault: &dyn TokenVault,
+    client: &OAuthClient,
+    account: &AccountName,
+    now: DateTime<Utc>,
+    force: bool,
+) -> Result<AccessToken, PlatformError> {
+    let platform = client.platform;
+    let Some(set) = load(vault, platform, account).await? else {
+        return Err(PlatformError::NotConnected {
+            platform,
+            message: format!("no token; run `hilite auth {platform} --account {account}`"),
+        });
+    };
+    if let Some(e) = &set.refresh_error {
+        return Err(PlatformError::NotConnected { platform, message: format!("the last token refresh failed ({e}); run `hilite auth {platform} --account {account}`") });
+    }
+    if !force && !set.needs_refresh(platform, now) {
+        return Ok(set.access());
+    }
+    match client.refresh(&set, now).await {
+        Ok(fresh) => {
+            // Store before use: TikTok's old refresh token is dead from this moment.
+            store(vault, platform, account, &fresh).await?;
+            tracing::info!(%platform, %account, expires_at = ?fresh.expires_at, "token refreshed");
+            Ok(fresh.access())
+        }
+        Err(
+            PlatformError::Transient { message, .. } | PlatformError::RateLimited { message, .. },
+        ) if !force && set.expires_at.is_none_or(|at| at > now) => {
+            // The token still works for now; the next use tries the refresh again.
+            tracing::warn!(%platform, %account, error = %message, "token refresh failed for now; using the current token");
+            Ok(set.access())
+        }
+        Err(e @ (PlatformError::Transient { .. } | PlatformError::RateLimited { .. })) => Err(e),
+        Err(e) => {
+            let reason = e.to_string();
+            tracing::warn!(%platform, %account, error = %reason, "token refresh refused; the platform is unhealthy for this account until reconnected");
+            let marked = TokenSet {
+                refresh_error: Some(reason.clone()),
+                last_refresh_at: Some(now),
+                ..set
+            };
+            store(vault, platform, account, &marked).await?;
+            Err(PlatformError::NotConnected {
+                platform,
+                message: reason,
+            })
+        }
+    }
+}
+
+/// A PKCE verifier and its S256 challenge (RFC 7636 §4.1–4.2).
+#[derive(Clone)]
+pub struct Pkce {
+    pub verifier: String,
+    pub challenge: String,
+}
+
+impl Pkce {
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut bytes);
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let verifier = b64.encode(bytes);
+        let challenge = b64.encode(sha2::Sha256::digest(verifier.as_bytes()));
+        Self {
+            verifier,
+            challenge,
+        }
+    }
+}
+
+/// The token endpoints of one platform.
+#[derive(Clone)]
+pub struct OAuthClient {
+    pub platform: Platform,
+    http: reqwest::Client,
+    config: PlatformConfig,
+}
+
+#[derive(Deserialize)]
+struct TokenAnswer {
+    access_token: String,
+    #[serde(default)]
+    refresh_token: Option<String>,
+    #[serde(default)]
+    expires_in: Option<i64>,
+    #[serde(default)]
+    refresh_expires_in: Option<i64>,
+    #[serde(default)]
+    open_id: Option<String>,
+    #[serde(default)]
+    user_id: Option<serde_json::Value>,
+}
+
+impl OAuthClient {
+    pub fn new(platform: Platform, http: reqwest::Client, config: PlatformConfig) -> Self {
+        Self {
+            platform,
+            http,
+            config,
+        }
+    }
+
+    /// With its own HTTP client (timeouts on every call), for one-off use such as `hilite auth`.
+    pub fn from_config(platform: Platform, config: PlatformConfig) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()?;
+        Ok(Self::new(platform, http, config))
+    }
+
+    fn secret(&self) -> Result<&str, PlatformError> {
+        self.config
+            .client_secret
+            .as_ref()
+            .map(|s| s.expose_secret())
+            .ok_or_else(|| PlatformError::NotConnected {
+                platform: self.platform,
+                message: format!("{}.client_secret is not configured", self.platform),
+            })
+    }
+
+    /// The URL the user opens to authorize HiLite (authorization code with PKCE).
+    pub fn authorize_url(&self, redirect: &Url, state: &str, pkce: &Pkce) -> Url {
+        let (base, scope, client_key) = match self.platform {
+            // https://developers.google.com/identity/protocols/oauth2/native-app#step-2:-send-a-request-to-googles-oauth-2.0-server
+            Platform::Youtube => (
+                "https://accounts.google.com/o/oauth2/v2/auth",
+                "https://www.googleapis.com/auth/youtube.upload",
+                "client_id",
+            ),
+            // https://developers.tiktok.com/doc/login-kit-desktop/ (client_key, PKCE S256)
+            Platform::Tiktok => (
+                "https://www.tiktok.com/v2/auth/authorize/",
+                "video.publish",
+                "client_key",
+            ),
+            // https://developers.facebook.com/docs/instagram-platform/instagram-api-with-instagram-login/business-login
+            Platform::Instagram => (
+                "https://www.instagram.com/oauth/authorize",
+                "instagram_business_basic,instagram_business_content_publish",
+                "client_id",
+            ),
+        };
+        let mut url = Url::parse(base).unwrap_or_else(|e| unreachable!("built-in URL: {e}"));
+        url.query_pairs_mut()
+            .append_pair(client_key, &self.config.client_id)
+            .append_pair("redirect_uri", redirect.as_str())
+            .append_pair("response_type", "code")
+            .append_pair("scope", scope)
+            .append_pair("state", state)
+            .append_pair("code_challenge", &pkce.challenge)
+            .append_pair("code_challenge_method", "S256");
+        if self.platform == Platform::Youtube {
+            url.query_pairs_mut()
+                .append_pair("access_type", "offline")
+                .append_pair("prompt", "consent");
+        }
+        url
+    }
+
+    fn endpoint(&self, base: &Url, path: &str) -> Result<Url, PlatformError> {
+        let joined = format!("{}/{}", base.as_str().trim_end_matches('/'), path);
+        Url::parse(&joined).map_err(|e| PlatformError::unknown(self.platform, e))
+    }
+
+    async fn post_form(
+        &self,
+        url: Url,
+        form: &[(&str, &str)],
+        now: DateTime<Utc>,
+    ) -> Result<TokenAnswer, PlatformError> {
+        let resp = self
+            .http
+            .post(url)
+            .form(form)
+            .send()
+            .await
+            .map_err(|e| PlatformError::from_reqwest(self.platform, e))?;
+        self.answer(resp, now).await
+    }
+
+    async fn answer(
+        &self,
+        resp: reqwest::Response,
+        now: DateTime<Utc>,
+    ) -> Result<TokenAnswer, PlatformError> {
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp
+            .text()
+            .await
+            .map_err(|e| PlatformError::from_reqwest(self.platform, e))?;
+        if !status.is_success() {
+            // OAuth errors are `{"error":"invalid_grant","error_description":…}`; never echo
+            // the body otherwise, it might hold a token.
+            let msg = serde_json::from_str::<serde_json::Value>(&body)
+                .ok()
+                .map(|v| {
+                    let e = v
+                        .get("error")
+                        .map(|e| {
+                            e.as_str()
+                                .map(str::to_string)
+                                .unwrap_or_else(|| error_message(&body))
+                        })
+                        .unwrap_or_default();
+                    let d = v
+                        .get("error_description")
+                        .and_then(|d| d.as_str())
+                        .unwrap_or_default();
+                    format!("{e} {d}").trim().to_string()
+                })
+                .unwrap_or_else(|| "unreadable error".into());
+            return Err(match status.as_u16() {
+                // invalid_grant and friends: the refresh token is revoked or expired.
+                400 | 401 | 403 => PlatformError::Rejected {
+                    platform: self.platform,
+                    message: format!("token endpoint HTTP {status}: {msg}"),
+                },
+                _ => classify(
+                    self.platform,
+                    status,
+                    &headers,
+                    format!("token endpoint: {msg}"),
+                    now,
+                ),
+            });
+        }
+        // TikTok answers 200 with an `error` field on failure.
+        let v: serde_json::Value = serde_json::from_str(&body).map_err(|_| {
+            PlatformError::unknown(
+                self.platform,
+                "token endpoint answered something that is not JSON",
+            )
+        })?;
+        if v.get("access_token").is_none() {
+            let e = v
+                .get("error")
+                .and_then(|e| e.as_str())
+                .unwrap_or("no access_token in the answer");
+            return Err(PlatformError::Rejected {
+                platform: self.platform,
+                message: format!("token endpoint: {e}"),
+            });
+        }
+        serde_json::from_value(v).map_err(|_| {
+            PlatformError::unknown(
+                self.platform,
+                "token endpoint answer has an unexpected shape",
+            )
+        })
+    }
+
+    fn to_set(&self, a: TokenAnswer, previous: Option<&TokenSet>, now: DateTime<Utc>) -> TokenSet {
+        let refresh = a
+            .refresh_token
+            .or_else(|| previous.and_then(|p| p.refresh_token.clone()));
+        let mut set = TokenSet::new(a.access_token, refresh, a.expires_in, now);
+        set.refresh_expires_at = a
+            .refresh_expires_in
+            .map(|s| now + Duration::seconds(s))
+            .or_else(|| previous.and_then(|p| p.refresh_expires_at));
+        let uid = a.open_id.or_else(|| {
+            a.user_id.map(|u| {
+                u.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| u.to_string())
+            })
+        });
+        set.user_id = uid.or_else(|| previous.and_then(|p| p.user_id.clone()));
+        set.last_refresh_at = previous.map(|_| now);
+        set
+    }
+
+    /// Refresh `set`; the answer replaces it whole (TikTok's rotated refresh token included).
+    pub async fn refresh(
+        &self,
+        set: &TokenSet,
+        now: DateTime<Utc>,
+    ) -> Result<TokenSet, PlatformError> {
+        let a = match self.platform {
+            Platform::Youtube | Platform::Tiktok => {
+                let refresh =
+                    set.refresh_token
+                        .as_deref()
+                        .ok_or_else(|| PlatformError::Rejected {
+                            platform: self.platform,
+                            message: "no refresh token stored".into(),
+                        })?;
+                let secret = self.secret()?;
+                let (url, id_key) = if self.platform == Platform::Youtube {
+                    // https://developers.google.com/identity/protocols/oauth2/native-app#offline
+                    (
+                        self.endpoint(&self.config.oauth_base, "token")?,
+                        "client_id",
+                    )
+                } else {
+                    // https://developers.tiktok.com/docs/en/oauth-refresh-a-user-access-token
+                    (
+                        self.endpoint(&self.config.oauth_base, "token/")?,
+                        "client_key",
+                    )
+                };
+                let form = [
+                    (id_key, self.config.client_id.as_str()),
+                    ("client_secret", secret),
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", refresh),
+                ];
+                self.post_form(url, &form, now).await?
+            }
+            Platform::Instagram => {
+                let url = self.endpoint(&self.config.api_base, "refresh_access_token")?;
+                let resp = self
+                    .http
+                    .get(url)
+                    .query(&[
+                        ("grant_type", "ig_refresh_token"),
+                        ("access_token", set.access_token.as_str()),
+                    ])
+                    .send()
+                    .await
+                    .map_err(|e| PlatformError::from_reqwest(self.platform, e))?;
+                let mut a = self.answer(resp, now).await?;
+                a.refresh_token = None;
+                a
+            }
+        };
+        let mut fresh = self.to_set(a, Some(set), now);
+        if self.platform == Platform::Instagram {
+            fresh.obtained_at = now;
+        }
+        Ok(fresh)
+    }
+
+    /// Exchange an authorization code (with its PKCE verifier) for tokens. For Instagram the
+    /// short-lived token is exchanged at once for the 60-day one.
+    pub async fn exchange_code(
+        &self,
+        code: &str,
+        verifier: &str,
+        redirect: &Url,
+        now: DateTime<Utc>,
+    ) -> Result<TokenSet, PlatformError> {
+        let secret = self.secret()?;
+        let id_key = if self.platform == Platform::Tiktok {
+            "client_key"
+        } else {
+            "client_id"
+        };
+        let path = match self.platform {
+            Platform::Youtube => "token",
+            Platform::Tiktok => "token/",
+            Platform::Instagram => "access_token",
+        };
+        let url = self.endpoint(&self.config.oauth_base, path)?;
+        let form = [
+            (id_key, self.config.client_id.as_str()),
+            ("client_secret", secret),
+            ("code", code),
+            ("grant_type", "authorization_code"),
+            ("redirect_uri", redirect.as_str()),
+            ("code_verifier", verifier),
+        ];
+        let a = self.post_form(url, &form, now).await?;
+        let short = self.to_set(a, None, now);
+        if self.platform != Platform::Instagram {
+            return Ok(short);
+        }
+        let url = self.endpoint(&self.config.api_base, "access_token")?;
+        let resp = self
+            .http
+            .get(url)
+            .query(&[
+                ("grant_type", "ig_exchange_token"),
+                ("client_secret", secret),
+                ("access_token", short.access_token.as_str()),
+            ])
+            .send()
+            .await
+            .map_err(|e| PlatformError::from_reqwest(self.platform, e))?;
+        let long = self.answer(resp, now).await?;
+        Ok(self.to_set(long, Some(&short), now))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t0() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-03-01T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn tokens_are_refreshed_shortly_before_they_expire() {
+        let set = TokenSet::new("a", Some("r".into()), Some(3600), t0());
+        assert!(!set.needs_refresh(Platform::Youtube, t0() + Duration::minutes(54)));
+        assert!(set.needs_refresh(Platform::Youtube, t0() + Duration::minutes(55)));
+    }
+
+    #[test]
+    fn instagram_tokens_are_refreshed_once_a_day_old() {
+        let set = TokenSet::new("a", None, Some(60 * 86400), t0());
+        assert!(!set.needs_refresh(Platform::Instagram, t0() + Duration::hours(23)));
+        assert!(set.needs_refresh(Platform::Instagram, t0() + Duration::hours(24)));
+    }
+
+    #[test]
+    fn token_sets_never_show_their_tokens_in_debug_output() {
+        let set = TokenSet::new("secret-access", Some("secret-refresh".into()), None, t0());
+        let shown = format!("{set:?} {:?}", set.access());
+        assert!(!shown.contains("secret"), "{shown}");
+    }
+
+    #[test]
+    fn the_pkce_challenge_is_the_s256_of_the_verifier() {
+        let p = Pkce::generate();
+        assert_eq!(p.verifier.len(), 43);
+        let expect = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(sha2::Sha256::digest(p.verifier.as_bytes()));
+        assert_eq!(p.challenge, expect);
+    }
+}
