@@ -34,7 +34,8 @@ pub struct ProcessArgs {
 
 /// Render and return the lines to print.
 pub async fn process(config: &Config, ports: &Ports, args: ProcessArgs) -> anyhow::Result<String> {
-    let transcriber = transcribe::from_config(&config.transcribe).context("cannot build the transcriber ([transcribe])")?;
+    let transcriber = transcribe::from_config(&config.transcribe)
+        .context("cannot build the transcriber ([transcribe])")?;
     let work = tempfile_dir()?;
     let path = Path::new(&args.input);
     let mut input = RenderInput {
@@ -49,14 +50,24 @@ pub async fn process(config: &Config, ports: &Ports, args: ProcessArgs) -> anyho
     if path.is_file() {
         if args.start.is_some() || args.end.is_some() {
             let start = args.start.unwrap_or(0.0);
-            input.window = Some(Window { start_secs: start, end_secs: args.end.unwrap_or(f64::MAX) });
+            input.window = Some(Window {
+                start_secs: start,
+                end_secs: args.end.unwrap_or(f64::MAX),
+            });
         }
     } else {
         let Ok(id) = ClipId::parse(args.input.clone()) else {
             bail!("{} is neither a file nor a clip id", args.input);
         };
-        let clip = ports.store.get_clip(&id).await?.with_context(|| format!("no file and no clip named {}", args.input))?;
-        let key = clip.media.source.clone().with_context(|| format!("clip {id} has no source media (status {})", clip.status))?;
+        let clip = ports
+            .store
+            .get_clip(&id)
+            .await?
+            .with_context(|| format!("no file and no clip named {}", args.input))?;
+        let key =
+            clip.media.source.clone().with_context(|| {
+                format!("clip {id} has no source media (status {})", clip.status)
+            })?;
         input.source = work.join("source.mp4");
         ports.media.get_to_file(&key, &input.source).await?;
         input.window = clip.window;
@@ -65,13 +76,20 @@ pub async fn process(config: &Config, ports: &Ports, args: ProcessArgs) -> anyho
     if let Some(w) = input.window.as_mut() {
         // An open end is cut to the source's end by the job.
         if w.end_secs == f64::MAX {
-            w.end_secs = hilite::render::probe::probe(&input.source, std::time::Duration::from_secs(60)).await?.duration_secs;
+            w.end_secs =
+                hilite::render::probe::probe(&input.source, std::time::Duration::from_secs(60))
+                    .await?
+                    .duration_secs;
         }
     }
     let out = render(&input, &config.render, &*transcriber, &args.out).await?;
     let _ = std::fs::remove_dir_all(&work);
     let r = &out.report;
-    let timings: Vec<String> = r.timings_ms.iter().map(|(k, v)| format!("{k} {v} ms")).collect();
+    let timings: Vec<String> = r
+        .timings_ms
+        .iter()
+        .map(|(k, v)| format!("{k} {v} ms"))
+        .collect();
     Ok(format!(
         "short      {}\ncaptions   {} ({} captions)\nthumbnail  {}\nreport     {}\nencoder    {}  layout {}  loudness {:.1} LUFS / {:.1} dBTP\ntimings    {}\n",
         out.short.display(),

@@ -39,6 +39,9 @@ pub struct Config {
     pub youtube: PlatformConfig,
     pub tiktok: PlatformConfig,
     pub instagram: PlatformConfig,
+    pub transcribe: crate::render::TranscribeConfig,
+    pub render: crate::render::RenderConfig,
+    pub analysis: crate::analysis::AnalysisConfig,
 }
 
 impl Default for Config {
@@ -67,6 +70,9 @@ impl Default for Config {
                 "https://graph.instagram.com",
                 "https://api.instagram.com/oauth",
             ),
+            transcribe: Default::default(),
+            render: Default::default(),
+            analysis: Default::default(),
         }
     }
 }
@@ -367,6 +373,8 @@ impl Config {
             // Without the leading dot, "twitch.tv" would also match "eviltwitch.tv".
             return Err(invalid("twitch.download_host_suffixes", format!("entry {bad:?} must start with '.', e.g. \".twitchcdn.net\"")));
         }
+        self.render.validate().map_err(|(key, problem)| invalid(key, problem))?;
+        self.analysis.validate().map_err(|(key, problem)| invalid(key, problem))?;
         if self.pipeline.max_attempts == 0 {
             return Err(invalid("pipeline.max_attempts", "must be at least 1".into()));
         }

@@ -2,13 +2,16 @@
 //! adapters for both backends (SQLite + a folder on one machine; DynamoDB, SQS, S3 and KMS in
 //! AWS). The Lambda functions and the `hilite` binary are thin wiring around this crate.
 
+pub mod analysis;
 pub mod backend;
 pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod media;
 pub mod pipeline;
+pub mod platforms;
 pub mod queue;
+pub mod render;
 pub mod store;
 pub mod telemetry;
 pub mod twitch;

@@ -42,7 +42,15 @@ async fn main() -> ExitCode {
         }
     };
     let editor = Editor::from_config(&config);
-    match edit(&ports, &editor, &ClipMessage { clip_id: clip_id.clone() }).await {
+    match edit(
+        &ports,
+        &editor,
+        &ClipMessage {
+            clip_id: clip_id.clone(),
+        },
+    )
+    .await
+    {
         Ok(()) => {
             tracing::info!(clip = %clip_id, "edit job done");
             ExitCode::SUCCESS

@@ -1,0 +1,284 @@
+//! The edit stage on one machine: one `analyzed` clip in, its short and side files in the media
+//! store and the clip `edited` out (seed 000, step [3]). The render job (`render::job`) runs
+//! in this process, at most `render.concurrency` at a time. The AWS path — the `edit` Lambda
+//! submitting the same job to AWS Batch — is not built yet; `edit-job` runs this stage for one
+//! clip, which is what that Batch job will do.
+//!
+//! Order of effects: the source is fetched to a temporary folder, rendered, every output is
+//! put under its deterministic key, then the clip moves `analyzed → edited` with those keys,
+//! and only then is the source deleted. A crash at any point leaves the source and the record
+//! as they were, and a redelivery renders again over the same keys.
+//!
+//! Failures count an attempt of the edit stage; a source that is not a video with sound, or
+//! is missing, fails the clip at once, and after `pipeline.max_attempts` it is `failed`. A
+//! transcriber that cannot be built (configuration) is not the clip's fault: nothing is
+//! counted and the message is retried, then dead-lettered.
+//!
+//! Moderation and generated titles (`review`) are not built yet: every clip goes to `edited`.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+
+use super::messages::ClipMessage;
+use super::StageError;
+use crate::backend::Ports;
+use crate::config::Config;
+use crate::domain::{Clip, ClipPatch, ClipStatus, MediaKey, MediaKeys, Stage, Transition};
+use crate::media::MediaError;
+use crate::render::{job, render, RenderConfig, RenderError, RenderInput, Transcriber};
+use crate::store::StoreError;
+
+/// What the edit stage needs beyond the ports, built once per process.
+pub struct Editor {
+    render: RenderConfig,
+    languages: (String, std::collections::BTreeMap<String, String>),
+    /// The transcriber, or why it cannot be built.
+    transcriber: Result<Arc<dyn Transcriber>, String>,
+    slots: Semaphore,
+    max_attempts: u32,
+}
+
+impl Editor {
+    pub fn from_config(config: &Config) -> Self {
+        let transcriber =
+            crate::render::transcribe::from_config(&config.transcribe).map_err(|e| e.to_string());
+        Self::new(config, transcriber)
+    }
+
+    /// With a given transcriber (or a reason there is none).
+    pub fn new(config: &Config, transcriber: Result<Arc<dyn Transcriber>, String>) -> Self {
+        Self {
+            render: config.render.clone(),
+            languages: (
+                config.transcribe.language.clone(),
+                config.transcribe.language_by_broadcaster.clone(),
+            ),
+            transcriber,
+            slots: Semaphore::new(config.render.concurrency.max(1)),
+            max_attempts: config.pipeline.max_attempts,
+        }
+    }
+}
+
+/// The files the job writes and the content type each is stored with.
+const OUTPUTS: [(&str, &str); 5] = [
+    (job::SHORT, "video/mp4"),
+    (job::SRT, "application/x-subrip"),
+    (job::ASS, "text/x-ssa"),
+    (job::THUMBNAIL, "image/jpeg"),
+    (job::REPORT, "application/json"),
+];
+
+/// Edit one clip.
+pub async fn edit(ports: &Ports, editor: &Editor, msg: &ClipMessage) -> Result<(), StageError> {
+    let Some(clip) = ports.store.get_clip(&msg.clip_id).await.map_err(retry)? else {
+        return Err(StageError::Poison(format!(
+            "no clip {} is recorded",
+            msg.clip_id
+        )));
+    };
+    if clip.status != ClipStatus::Analyzed {
+        tracing::debug!(clip = %clip.id, status = %clip.status, "edit delivered for a clip not waiting for it; nothing to do");
+        return Ok(());
+    }
+    let transcriber = editor.transcriber.as_ref().map_err(|why| {
+        tracing::error!(error = %why, "the edit stage cannot transcribe; fix [transcribe] in the configuration");
+        StageError::Retryable(why.clone())
+    })?;
+    let _slot = editor.slots.acquire().await.map_err(retry)?;
+    let outcome = async {
+        let work = tempfile::Builder::new()
+            .prefix("hilite-edit-")
+            .tempdir()
+            .map_err(retry)?;
+        let keys =
+            render_and_store(ports, editor, transcriber.as_ref(), &clip, work.path()).await?;
+        finish(ports, &clip, keys).await
+    }
+    .await;
+    match outcome {
+        Ok(()) => Ok(()),
+        Err(e) => Err(record_failure(ports, &clip, editor.max_attempts, e).await),
+    }
+}
+
+async fn render_and_store(
+    ports: &Ports,
+    editor: &Editor,
+    transcriber: &dyn Transcriber,
+    clip: &Clip,
+    work: &Path,
+) -> Result<MediaKeys, StageError> {
+    let source_key =
+        clip.media.source.clone().ok_or_else(|| {
+            StageError::Permanent("the clip has no source media to render".into())
+        })?;
+    let source = work.join("source.mp4");
+    ports
+        .media
+        .get_to_file(&source_key, &source)
+        .await
+        .map_err(|e| match e {
+            MediaError::NotFound(_) => {
+                StageError::Permanent(format!("the source media {source_key} is missing"))
+            }
+            other => retry(other),
+        })?;
+    let login = match ports
+        .store
+        .get_broadcaster(&clip.broadcaster_id)
+        .await
+        .map_err(retry)?
+    {
+        Some(b) => b.login.as_str().to_string(),
+        None => clip.broadcaster_name.to_lowercase(),
+    };
+    let cfg = &editor.render;
+    let (default_language, by_broadcaster) = &editor.languages;
+    let language = by_broadcaster
+        .get(&login)
+        .or(Some(default_language))
+        .filter(|l| !l.is_empty())
+        .cloned();
+    let input = RenderInput {
+        source,
+        window: clip.window,
+        layout: cfg
+            .layout_by_broadcaster
+            .get(&login)
+            .copied()
+            .unwrap_or(cfg.layout),
+        split: cfg
+            .split_by_broadcaster
+            .get(&login)
+            .copied()
+            .unwrap_or(cfg.split),
+        source_is_portrait: clip.media.source_is_portrait,
+        language,
+        peak_secs: None,
+    };
+    let out = render(&input, cfg, transcriber, &work.join("out"))
+        .await
+        .map_err(render_error)?;
+    let mut keys = MediaKeys {
+        source: clip.media.source.clone(),
+        source_is_portrait: clip.media.source_is_portrait,
+        ..MediaKeys::default()
+    };
+    for (file, content_type) in OUTPUTS {
+        let key =
+            MediaKey::rendered(&clip.id, file).map_err(|e| StageError::Permanent(e.to_string()))?;
+        ports
+            .media
+            .put_file(&key, &work.join("out").join(file), content_type)
+            .await
+            .map_err(retry)?;
+        let slot = match file {
+            job::SHORT => &mut keys.short,
+            job::SRT => &mut keys.captions_srt,
+            job::ASS => &mut keys.captions_ass,
+            job::THUMBNAIL => &mut keys.thumbnail,
+            _ => &mut keys.render_report,
+        };
+        *slot = Some(key);
+    }
+    tracing::info!(clip = %clip.id, encoder = out.report.encoder.ffmpeg_name(), layout = %out.report.layout, "clip rendered and stored");
+    Ok(keys)
+}
+
+/// Move the clip to `edited` with its media, then delete the source it no longer needs.
+async fn finish(ports: &Ports, clip: &Clip, keys: MediaKeys) -> Result<(), StageError> {
+    let source = keys.source.clone();
+    let media = MediaKeys {
+        source: None,
+        ..keys
+    };
+    let patch = ClipPatch {
+        media: Some(media),
+        ..ClipPatch::default()
+    };
+    let to = Transition::new(ClipStatus::Analyzed, ClipStatus::Edited)
+        .map_err(|e| StageError::Permanent(e.to_string()))?;
+    match ports
+        .store
+        .transition_clip(&clip.id, to, patch, ports.clock.now())
+        .await
+    {
+        Ok(_) => {}
+        // Another worker finished it first, with the same keys; it deletes the source.
+        Err(StoreError::Conflict { .. }) => return Ok(()),
+        Err(e) => return Err(retry(e)),
+    }
+    if let Some(key) = source {
+        if let Err(e) = ports.media.delete(&key).await {
+            // The short is stored and recorded; an orphaned source only costs space.
+            tracing::warn!(clip = %clip.id, key = %key, error = %e, "the source could not be deleted after the edit");
+        }
+    }
+    Ok(())
+}
+
+fn render_error(e: RenderError) -> StageError {
+    if e.is_permanent() {
+        StageError::Permanent(e.to_string())
+    } else {
+        StageError::Retryable(e.to_string())
+    }
+}
+
+/// Count the failure; fail the clip when the error is permanent or its attempts ran out.
+async fn record_failure(
+    ports: &Ports,
+    clip: &Clip,
+    max_attempts: u32,
+    error: StageError,
+) -> StageError {
+    let (message, permanent) = match &error {
+        StageError::RateLimited { .. } | StageError::Poison(_) => return error,
+        StageError::Permanent(m) => (m.clone(), true),
+        StageError::Retryable(m) => (m.clone(), false),
+    };
+    let now = ports.clock.now();
+    let counted = match ports
+        .store
+        .record_clip_failure(&clip.id, ClipStatus::Analyzed, Stage::Edit, &message, now)
+        .await
+    {
+        Ok(c) => c,
+        Err(e) => {
+            return StageError::Retryable(format!(
+                "{message} (and the failure was not recorded: {e})"
+            ))
+        }
+    };
+    let attempts = counted.attempts.edit;
+    if !permanent && attempts < max_attempts {
+        tracing::warn!(clip = %clip.id, attempts, max_attempts, error = %message, "edit failed; it will be retried");
+        return error;
+    }
+    let reason = if permanent {
+        message
+    } else {
+        format!("gave up after {attempts} attempts: {message}")
+    };
+    tracing::warn!(clip = %clip.id, attempts, error = %reason, "edit failed for good; the clip is failed");
+    let patch = ClipPatch {
+        failed_stage: Some(Stage::Edit),
+        ..ClipPatch::default()
+    };
+    match Transition::new(ClipStatus::Analyzed, ClipStatus::Failed) {
+        Ok(t) => match ports.store.transition_clip(&clip.id, t, patch, now).await {
+            Ok(_) | Err(StoreError::Conflict { .. }) => StageError::Permanent(reason),
+            Err(e) => StageError::Retryable(format!(
+                "{reason} (and the clip could not be marked failed: {e})"
+            )),
+        },
+        Err(e) => StageError::Permanent(format!("{reason} ({e})")),
+    }
+}
+
+fn retry(e: impl std::fmt::Display) -> StageError {
+    StageError::Retryable(e.to_string())
+}

@@ -1,0 +1,192 @@
+//! Encoding the short: the encoder choice (NVENC only when ffmpeg has it and a test encode
+//! works), the one encode that trims and lays out the picture, burns the captions and muxes the
+//! sound `loudness` normalised, the thumbnail, and the speech extract for transcription.
+//!
+//! Output: H.264 High, closed GOPs of two seconds, yuv420p; AAC-LC stereo at 48 kHz; the index
+//! at the front (`+faststart`) so platforms can start reading before the end arrives.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::OnceCell;
+
+use super::settings::{EncoderChoice, RenderConfig};
+use super::{ffmpeg, run_tool, secs, RenderError};
+
+/// The encoder that ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Encoder {
+    H264Nvenc,
+    Libx264,
+}
+
+impl Encoder {
+    pub fn ffmpeg_name(self) -> &'static str {
+        match self {
+            Encoder::H264Nvenc => "h264_nvenc",
+            Encoder::Libx264 => "libx264",
+        }
+    }
+}
+
+/// Whether ffmpeg can encode with NVENC here, checked once per process.
+static NVENC_WORKS: OnceCell<bool> = OnceCell::const_new();
+
+/// Pick the encoder the configuration allows and this machine can run.
+pub async fn choose_encoder(
+    choice: EncoderChoice,
+    timeout: Duration,
+) -> Result<Encoder, RenderError> {
+    if choice == EncoderChoice::X264 {
+        return Ok(Encoder::Libx264);
+    }
+    let works = *NVENC_WORKS.get_or_init(|| nvenc_works(timeout)).await;
+    match (choice, works) {
+        (_, true) => Ok(Encoder::H264Nvenc),
+        (EncoderChoice::Nvenc, false) => Err(RenderError::EncoderUnavailable(
+            "ffmpeg lacks h264_nvenc or the GPU has no NVENC unit (A100/H100 have none)".into(),
+        )),
+        _ => Ok(Encoder::Libx264),
+    }
+}
+
+async fn nvenc_works(timeout: Duration) -> bool {
+    let listed = match run_tool(
+        "ffmpeg",
+        &["-hide_banner".into(), "-encoders".into()],
+        "listing encoders",
+        timeout,
+    )
+    .await
+    {
+        Ok(out) => String::from_utf8_lossy(&out.stdout).contains(" h264_nvenc "),
+        Err(_) => false,
+    };
+    if !listed {
+        return false;
+    }
+    // A build with NVENC on a machine without a usable NVIDIA GPU lists it but fails to open it.
+    let args: Vec<String> =
+        "-f lavfi -i color=c=black:s=256x256:r=30:d=0.2 -c:v h264_nvenc -f null -"
+            .split(' ')
+            .map(String::from)
+            .collect();
+    let ok = ffmpeg(&args, "testing NVENC", timeout).await.is_ok();
+    tracing::info!(nvenc = ok, "checked for an NVENC encoder");
+    ok
+}
+
+/// Everything the one encode needs.
+pub struct EncodePlan<'a> {
+    pub source: &'a Path,
+    pub start: f64,
+    pub duration: f64,
+    pub video_graph: String,
+    /// The window's sound, already normalised (`loudness::normalise`).
+    pub audio: &'a Path,
+    pub out_fps: f64,
+    pub encoder: Encoder,
+    pub output: &'a Path,
+}
+
+/// Encode the short.
+pub async fn encode(
+    plan: &EncodePlan<'_>,
+    cfg: &RenderConfig,
+    timeout: Duration,
+) -> Result<(), RenderError> {
+    let gop = (plan.out_fps * 2.0).round().max(1.0) as u32;
+    let mut args: Vec<String> = vec![
+        "-ss".into(),
+        secs(plan.start),
+        "-t".into(),
+        secs(plan.duration),
+        "-i".into(),
+        plan.source.display().to_string(),
+        "-i".into(),
+        plan.audio.display().to_string(),
+        "-filter_complex".into(),
+        plan.video_graph.clone(),
+        "-map".into(),
+        "[vout]".into(),
+        "-map".into(),
+        "1:a".into(),
+        "-c:v".into(),
+        plan.encoder.ffmpeg_name().into(),
+    ];
+    let quality = cfg.quality.to_string();
+    match plan.encoder {
+        Encoder::Libx264 => args.extend([
+            "-preset".into(),
+            cfg.x264_preset.clone(),
+            "-crf".into(),
+            quality,
+        ]),
+        Encoder::H264Nvenc => args.extend(
+            ["-preset", "p5", "-rc", "vbr", "-b:v", "0", "-cq"]
+                .iter()
+                .map(|s| s.to_string())
+                .chain([quality]),
+        ),
+    }
+    let tail = format!(
+        "-profile:v high -g {gop} -flags +cgop -c:a aac -profile:a aac_low -b:a 160k -ar 48000 -ac 2 -movflags +faststart -t {}",
+        secs(plan.duration)
+    );
+    args.extend(tail.split(' ').map(String::from));
+    args.push(plan.output.display().to_string());
+    ffmpeg(&args, "encoding the short", timeout).await.map(drop)
+}
+
+/// A JPEG of the short at `at` seconds.
+pub async fn thumbnail(
+    short: &Path,
+    at: f64,
+    output: &Path,
+    timeout: Duration,
+) -> Result<(), RenderError> {
+    let args: Vec<String> = vec![
+        "-ss".into(),
+        secs(at),
+        "-i".into(),
+        short.display().to_string(),
+        "-frames:v".into(),
+        "1".into(),
+        "-q:v".into(),
+        "3".into(),
+        output.display().to_string(),
+    ];
+    ffmpeg(&args, "taking the thumbnail", timeout)
+        .await
+        .map(drop)
+}
+/// whisper models are trained on.
+pub async fn extract_speech(
+    source: &Path,
+    start: f64,
+    duration: f64,
+    output: &Path,
+    timeout: Duration,
+) -> Result<(), RenderError> {
+    let args: Vec<String> = vec![
+        "-ss".into(),
+        secs(start),
+        "-t".into(),
+        secs(duration),
+        "-i".into(),
+        source.display().to_string(),
+        "-vn".into(),
+        "-ac".into(),
+        "1".into(),
+        "-ar".into(),
+        "16000".into(),
+        "-c:a".into(),
+        "pcm_s16le".into(),
+        output.display().to_string(),
+    ];
+    ffmpeg(&args, "extracting the speech", timeout)
+        .await
+        .map(drop)
+}

@@ -1,0 +1,212 @@
+//! The ffmpeg video filter graphs that turn a source picture into the 1080×1920 frame: `blur`,
+//! `crop`, `split`, and plain scaling for a source already in portrait. Pure string building;
+//! the graph reads `[0:v]` and writes `[vout]`, with the captions burned in last so they sit
+//! over every layout alike.
+//!
+//! The blur layout's background is blurred at a quarter of the frame's size and scaled up:
+//! a box blur's cost grows with the pixel count, so this is about sixteen times less work than
+//! blurring at full size, and a blurred picture loses nothing by being upscaled.
+
+use std::path::Path;
+
+use super::probe::MediaInfo;
+use super::settings::{LayoutKind, Region, SplitRegions};
+use super::RenderError;
+
+pub const WIDTH: u32 = 1080;
+pub const HEIGHT: u32 = 1920;
+
+/// What the graph draws.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Layout {
+    Blur,
+    Crop,
+    Split(SplitRegions),
+    /// The source is already portrait: scaled (and padded if its shape differs).
+    Portrait,
+}
+
+impl Layout {
+    /// The layout for a source: a portrait source is only scaled, whatever was asked.
+    pub fn choose(
+        kind: LayoutKind,
+        split: SplitRegions,
+        info: &MediaInfo,
+        delivered_portrait: bool,
+    ) -> Self {
+        if info.is_portrait() || delivered_portrait {
+            return Layout::Portrait;
+        }
+        match kind {
+            LayoutKind::Blur => Layout::Blur,
+            LayoutKind::Crop => Layout::Crop,
+            LayoutKind::Split => Layout::Split(split),
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Layout::Blur => "blur",
+            Layout::Crop => "crop",
+            Layout::Split(_) => "split",
+            Layout::Portrait => "portrait",
+        }
+    }
+}
+
+/// Captions to burn: the ASS file and the folder of fonts libass may use.
+pub struct Burn<'a> {
+    pub ass: &'a Path,
+    pub fonts_dir: &'a Path,
+}
+
+/// The whole video graph, `[0:v]` to `[vout]`.
+pub fn video_graph(
+    layout: &Layout,
+    out_fps: Option<u32>,
+    burn: Option<&Burn<'_>>,
+) -> Result<String, RenderError> {
+    let (w, h) = (WIDTH, HEIGHT);
+    let mut graph = match layout {
+        Layout::Blur => {
+            let (bw, bh) = (w / 4, h / 4);
+            format!(
+                "[0:v]split=2[bg][fg];\
+                 [bg]scale={bw}:{bh}:force_original_aspect_ratio=increase,crop={bw}:{bh},boxblur=8:2,scale={w}:{h},setsar=1[bgs];\
+                 [fg]scale={w}:{h}:force_original_aspect_ratio=decrease,setsar=1[fgs];\
+                 [bgs][fgs]overlay=(W-w)/2:(H-h)/2"
+            )
+        }
+        Layout::Crop => {
+            format!("[0:v]scale={w}:{h}:force_original_aspect_ratio=increase,crop={w}:{h},setsar=1")
+        }
+        Layout::Portrait => {
+            format!("[0:v]scale={w}:{h}:force_original_aspect_ratio=decrease,pad={w}:{h}:(ow-iw)/2:(oh-ih)/2,setsar=1")
+        }
+        Layout::Split(s) => {
+            // Even heights: 4:2:0 chroma needs them.
+            let top = ((f64::from(h) * s.facecam_share / 2.0).round() as u32) * 2;
+            let bottom = h - top;
+            format!(
+                "[0:v]split=2[cam][game];\
+                 [cam]{},scale={w}:{top}:force_original_aspect_ratio=increase,crop={w}:{top},setsar=1[top];\
+                 [game]{},scale={w}:{bottom}:force_original_aspect_ratio=increase,crop={w}:{bottom},setsar=1[bot];\
+                 [top][bot]vstack=inputs=2",
+                crop(&s.facecam),
+                crop(&s.gameplay)
+            )
+        }
+    };
+    if let Some(fps) = out_fps {
+        graph.push_str(&format!(",fps={fps}"));
+    }
+    if let Some(b) = burn {
+        graph.push_str(&format!(
+            ",ass=filename={}:fontsdir={}",
+            filter_path(b.ass)?,
+            filter_path(b.fonts_dir)?
+        ));
+    }
+    graph.push_str(",format=yuv420p[vout]");
+    Ok(graph)
+}
+
+fn crop(r: &Region) -> String {
+    // Even sizes and offsets, from the input's own size so any resolution works.
+    format!(
+        "crop=trunc(iw*{:.4}/2)*2:trunc(ih*{:.4}/2)*2:trunc(iw*{:.4}/2)*2:trunc(ih*{:.4}/2)*2",
+        r.w, r.h, r.x, r.y
+    )
+}
+
+/// A path inside a filter graph. ffmpeg's two levels of escaping (option values, then the
+/// graph) make arbitrary paths fragile, so only plain characters are accepted: the job's own
+/// working files always qualify, and a fonts folder that does not is a configuration error.
+fn filter_path(p: &Path) -> Result<String, RenderError> {
+    let s = p.display().to_string();
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+".contains(c);
+    if s.is_empty() || !s.chars().all(plain) {
+        return Err(RenderError::Settings(format!(
+            "path {s:?} cannot be used in an ffmpeg filter; use only letters, digits and / . _ - +"
+        )));
+    }
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(w: u32, h: u32) -> MediaInfo {
+        MediaInfo {
+            width: w,
+            height: h,
+            fps: 30.0,
+            rotation: 0,
+            duration_secs: 10.0,
+            video_codec: "h264".into(),
+            audio_codec: "aac".into(),
+        }
+    }
+
+    #[test]
+    fn a_portrait_source_is_only_scaled_whatever_the_layout() {
+        let split = SplitRegions::default();
+        assert_eq!(
+            Layout::choose(LayoutKind::Split, split, &info(1080, 1920), false),
+            Layout::Portrait
+        );
+        assert_eq!(
+            Layout::choose(LayoutKind::Blur, split, &info(1920, 1080), true),
+            Layout::Portrait
+        );
+        assert_eq!(
+            Layout::choose(LayoutKind::Crop, split, &info(1920, 1080), false),
+            Layout::Crop
+        );
+        let g = video_graph(&Layout::Portrait, None, None).unwrap();
+        assert!(!g.contains("crop") && !g.contains("blur"), "{g}");
+    }
+
+    #[test]
+    fn the_blur_background_is_blurred_at_quarter_size() {
+        let g = video_graph(&Layout::Blur, Some(60), None).unwrap();
+        assert!(
+            g.contains("scale=270:480:force_original_aspect_ratio=increase,crop=270:480,boxblur"),
+            "{g}"
+        );
+        assert!(g.ends_with(",fps=60,format=yuv420p[vout]"), "{g}");
+    }
+
+    #[test]
+    fn split_heights_add_up_to_the_frame_and_are_even() {
+        let g = video_graph(&Layout::Split(SplitRegions::default()), None, None).unwrap();
+        assert!(
+            g.contains("crop=1080:672") && g.contains("crop=1080:1248"),
+            "{g}"
+        );
+    }
+
+    #[test]
+    fn captions_are_burned_last_with_the_fonts_folder() {
+        let b = Burn {
+            ass: Path::new("/tmp/x/captions.ass"),
+            fonts_dir: Path::new("/usr/share/fonts"),
+        };
+        let g = video_graph(&Layout::Crop, None, Some(&b)).unwrap();
+        assert!(
+            g.ends_with(
+                ",ass=filename=/tmp/x/captions.ass:fontsdir=/usr/share/fonts,format=yuv420p[vout]"
+            ),
+            "{g}"
+        );
+        let bad = Burn {
+            ass: Path::new("/tmp/a:b'[c]"),
+            fonts_dir: Path::new("/f"),
+        };
+        assert!(matches!(
+            video_graph(&Layout::Crop, None, Some(&bad)),
+            Err(RenderError::Settings(_))
+        ));
+    }
+}
