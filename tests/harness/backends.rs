@@ -25,8 +25,7 @@ impl TestBackend {
         let dir = tempfile::tempdir().expect("temp dir");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
-        let mut config = Config::default();
-        config.backend = BackendKind::Local;
+        let mut config = Config { backend: BackendKind::Local, ..Config::default() };
         config.local.data_dir = dir.path().join("data");
         config.queues.max_receives = max_receives;
         config.server.public_url = format!("http://{addr}/").parse().expect("url");
