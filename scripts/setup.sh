@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make setup`: install what a fresh Debian/Ubuntu machine lacks to build, test and demo HiLite,
-# and nothing else. System packages (ffmpeg, espeak-ng, python3-venv) come from apt when run as
-# root, otherwise the exact command is printed; Python tools (moto_server for the AWS contract
+# and nothing else. System packages (ffmpeg, espeak-ng, fonts-dejavu-core, python3-venv) come from
+# apt when run as root, otherwise the exact command is printed; Python tools (moto_server for the AWS contract
 # tests, cargo-lambda with its zig for `make build`) go into the project's own .venv.
 # Idempotent: a second run checks a few commands and a stamp file and returns at once.
 set -euo pipefail
@@ -17,6 +17,8 @@ python_packages=('moto[server]>=5.2.5' 'cargo-lambda' 'cfn-lint' 'checkov')
 missing=()
 command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
 command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
+# The caption presets use DejaVu Sans; libass finds it through fontsdir / fontconfig.
+[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
 # Debian ships `venv` without ensurepip; python3-venv brings it.
 if [ ! -x "$venv/bin/python" ] && ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
     missing+=(python3-venv)
