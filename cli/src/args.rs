@@ -76,8 +76,8 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Run HiLite on this machine: the HTTP server (GET /health, presigned media under
-    /// /media/) and a worker pool per queue. Prints `listening on ADDR` on stderr once bound.
+    /// Run HiLite on this machine: the HTTP server (POST /webhooks/twitch for Twitch EventSub,
+    /// GET /health, presigned media under /media/) and a worker pool per queue. Prints `listening on ADDR` on stderr once bound.
     /// Stops on SIGTERM or Ctrl-C: in-flight work gets server.shutdown_grace_secs to finish,
     /// then returns to its queue.
     Serve(ServeArgs),
@@ -111,6 +111,9 @@ pub enum Command {
     /// Render one video file or recorded clip into a short with captions, writing the short,
     /// its SRT and ASS captions, a thumbnail and a report to --out.
     Process(crate::process::ProcessArgs),
+    /// Find the moments a chat log reacted to (seed 001's chat hype) and print them; with
+    /// --plot, draw the hype timeline. Needs no backend.
+    AnalyzeChat(crate::analyze_chat::AnalyzeChatArgs),
 }
 
 #[derive(Debug, Args)]
