@@ -4,6 +4,7 @@
 //! exit status 1. What each command does lives in its own module.
 
 mod admin;
+mod analyze_chat;
 mod args;
 mod init;
 mod output;
@@ -51,6 +52,10 @@ fn fail(e: anyhow::Error) -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let (config_file, required) = cli.config_file();
+    if let Command::AnalyzeChat(args) = cli.command {
+        // Works on a file alone: no configuration, no backend.
+        return output::print(&analyze_chat::run(args)?);
+    }
     if let Command::Init { force } = cli.command {
         // The one command that does not read the configuration: it writes it.
         return output::print(&init::write_sample(&config_file, force)?);
@@ -64,7 +69,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         )
     })?;
     match cli.command {
-        Command::Init { .. } => Ok(()),
+        Command::Init { .. } | Command::AnalyzeChat(_) => Ok(()),
         Command::Serve(args) => serve::run(config, ports, args).await,
         Command::Status => output::print(&status::report(&ports).await?),
         Command::Accounts(cmd) => output::print(&admin::accounts(&ports, cmd).await?),

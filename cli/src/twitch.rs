@@ -8,7 +8,9 @@ use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use hilite::backend::Ports;
 use hilite::config::Config;
-use hilite::domain::{Broadcaster, BroadcasterId, ExternalId, Login, Subscription, SubscriptionStatus, UserId};
+use hilite::domain::{
+    Broadcaster, BroadcasterId, ExternalId, Login, Subscription, SubscriptionStatus, UserId,
+};
 use hilite::twitch::helix::{Created, EventSubSubscription, HelixUser, NewSubscription};
 use hilite::twitch::{TwitchClient, TwitchError};
 
@@ -67,20 +69,34 @@ pub enum SubscriptionsCommand {
 }
 
 fn client(config: &Config, ports: &Ports) -> anyhow::Result<TwitchClient> {
-    Ok(TwitchClient::from_config(&config.twitch, ports.vault.clone())?)
+    Ok(TwitchClient::from_config(
+        &config.twitch,
+        ports.vault.clone(),
+    )?)
 }
 
 async fn user(twitch: &TwitchClient, login: &Login) -> anyhow::Result<HelixUser> {
-    twitch.user_by_login(login).await.context("cannot look up the Twitch user")?.with_context(|| format!("Twitch has no user named {login}"))
+    twitch
+        .user_by_login(login)
+        .await
+        .context("cannot look up the Twitch user")?
+        .with_context(|| format!("Twitch has no user named {login}"))
 }
 
 /// `hilite auth twitch`: prints its progress as it goes, since the user acts in between.
 pub async fn auth(config: &Config, ports: &Ports, cmd: AuthCommand) -> anyhow::Result<()> {
     let args = match cmd {
         AuthCommand::Twitch(args) => args,
-        AuthCommand::Youtube(a) => return crate::publish::auth(config, ports, hilite::domain::Platform::Youtube, a).await,
-        AuthCommand::Tiktok(a) => return crate::publish::auth(config, ports, hilite::domain::Platform::Tiktok, a).await,
-        AuthCommand::Instagram(a) => return crate::publish::auth(config, ports, hilite::domain::Platform::Instagram, a).await,
+        AuthCommand::Youtube(a) => {
+            return crate::publish::auth(config, ports, hilite::domain::Platform::Youtube, a).await
+        }
+        AuthCommand::Tiktok(a) => {
+            return crate::publish::auth(config, ports, hilite::domain::Platform::Tiktok, a).await
+        }
+        AuthCommand::Instagram(a) => {
+            return crate::publish::auth(config, ports, hilite::domain::Platform::Instagram, a)
+                .await
+        }
     };
     let twitch = client(config, ports)?;
     let broadcaster = user(&twitch, &args.broadcaster).await?;
@@ -89,7 +105,11 @@ pub async fn auth(config: &Config, ports: &Ports, cmd: AuthCommand) -> anyhow::R
         None => broadcaster.clone(),
     };
     let editor = args.as_editor.is_some();
-    let mut scopes = vec![if editor { EDITOR_SCOPE } else { BROADCASTER_SCOPE }];
+    let mut scopes = vec![if editor {
+        EDITOR_SCOPE
+    } else {
+        BROADCASTER_SCOPE
+    }];
     if args.chat {
         // EventSub chat over webhooks: https://dev.twitch.tv/docs/eventsub/eventsub-subscription-types/#channelchatmessage
         scopes.extend(["user:read:chat", "user:bot"]);
@@ -97,7 +117,10 @@ pub async fn auth(config: &Config, ports: &Ports, cmd: AuthCommand) -> anyhow::R
             scopes.push("channel:bot");
         }
     }
-    let device = twitch.start_device_flow(&scopes).await.context("cannot start the Twitch device authorization")?;
+    let device = twitch
+        .start_device_flow(&scopes)
+        .await
+        .context("cannot start the Twitch device authorization")?;
     print(&format!(
         "Sign in to Twitch as {} and open {}\nto enter the code {} (valid {} minutes). Waiting for your answer…\n",
         signer.login,
@@ -105,15 +128,29 @@ pub async fn auth(config: &Config, ports: &Ports, cmd: AuthCommand) -> anyhow::R
         device.user_code,
         device.expires_in / 60
     ))?;
-    let set = twitch.finish_device_flow(&device, &scopes).await.context("the Twitch authorization did not complete")?;
+    let set = twitch
+        .finish_device_flow(&device, &scopes)
+        .await
+        .context("the Twitch authorization did not complete")?;
     if set.user_id != signer.id {
-        bail!("Twitch says you signed in as {} rather than {}; nothing was stored", set.login, signer.login);
+        bail!(
+            "Twitch says you signed in as {} rather than {}; nothing was stored",
+            set.login,
+            signer.login
+        );
     }
-    let token_ref = twitch.save_user_token(&set).await.context("cannot store the token")?;
+    let token_ref = twitch
+        .save_user_token(&set)
+        .await
+        .context("cannot store the token")?;
     let mut record = broadcaster_record(ports, &broadcaster).await?;
     record.token_ref = Some(token_ref.clone());
     record.token_user_id = editor.then(|| signer.id.clone());
-    ports.store.put_broadcaster(&record).await.context("cannot record the broadcaster")?;
+    ports
+        .store
+        .put_broadcaster(&record)
+        .await
+        .context("cannot record the broadcaster")?;
     print(&format!(
         "stored {}'s token as {token_ref}; {}'s clips will be downloaded with it\n",
         signer.login, broadcaster.login
@@ -123,10 +160,19 @@ pub async fn auth(config: &Config, ports: &Ports, cmd: AuthCommand) -> anyhow::R
 /// The stored broadcaster record, or a new one for `user`.
 async fn broadcaster_record(ports: &Ports, user: &HelixUser) -> anyhow::Result<Broadcaster> {
     let now = ports.clock.now();
-    let existing = ports.store.get_broadcaster(&user.id).await.context("cannot read the broadcaster")?;
+    let existing = ports
+        .store
+        .get_broadcaster(&user.id)
+        .await
+        .context("cannot read the broadcaster")?;
     let login = Login::parse(user.login.clone()).context("Twitch returned an unusable login")?;
     Ok(match existing {
-        Some(b) => Broadcaster { login, display_name: user.display_name.clone(), updated_at: now, ..b },
+        Some(b) => Broadcaster {
+            login,
+            display_name: user.display_name.clone(),
+            updated_at: now,
+            ..b
+        },
         None => Broadcaster {
             id: user.id.clone(),
             login,
@@ -141,36 +187,66 @@ async fn broadcaster_record(ports: &Ports, user: &HelixUser) -> anyhow::Result<B
 }
 
 /// `hilite subscribe LOGIN [--chat]`.
-pub async fn subscribe(config: &Config, ports: &Ports, args: SubscribeArgs) -> anyhow::Result<String> {
+pub async fn subscribe(
+    config: &Config,
+    ports: &Ports,
+    args: SubscribeArgs,
+) -> anyhow::Result<String> {
     let twitch = client(config, ports)?;
     let broadcaster = user(&twitch, &args.login).await?;
     let id = broadcaster.id.to_string();
     let mut wanted = vec![
-        NewSubscription::webhook("stream.online", serde_json::json!({"broadcaster_user_id": id}), &config.twitch)?,
-        NewSubscription::webhook("stream.offline", serde_json::json!({"broadcaster_user_id": id}), &config.twitch)?,
+        NewSubscription::webhook(
+            "stream.online",
+            serde_json::json!({"broadcaster_user_id": id}),
+            &config.twitch,
+        )?,
+        NewSubscription::webhook(
+            "stream.offline",
+            serde_json::json!({"broadcaster_user_id": id}),
+            &config.twitch,
+        )?,
     ];
     let mut record = broadcaster_record(ports, &broadcaster).await?;
     if args.chat {
         let reader: &UserId = record.token_user_id.as_ref().unwrap_or(&broadcaster.id);
-        let condition = serde_json::json!({"broadcaster_user_id": id, "user_id": reader.to_string()});
-        wanted.push(NewSubscription::webhook("channel.chat.message", condition, &config.twitch)?);
+        let condition =
+            serde_json::json!({"broadcaster_user_id": id, "user_id": reader.to_string()});
+        wanted.push(NewSubscription::webhook(
+            "channel.chat.message",
+            condition,
+            &config.twitch,
+        )?);
     }
     let mut rows = Vec::new();
     for sub in &wanted {
-        let (sub_id, status) = match twitch.create_subscription(sub).await.with_context(|| format!("cannot subscribe to {}", sub.kind))? {
+        let (sub_id, status) = match twitch
+            .create_subscription(sub)
+            .await
+            .with_context(|| format!("cannot subscribe to {}", sub.kind))?
+        {
             Created::New(s) => (s.id, s.status),
             Created::Existing => {
-                let listed = twitch.list_subscriptions(Some(("user_id", id.clone()))).await?;
-                let found = listed.into_iter().find(|s| s.kind == sub.kind && serde_json::Value::Object(s.condition.clone()) == sub.condition);
+                let listed = twitch
+                    .list_subscriptions(Some(("user_id", id.clone())))
+                    .await?;
+                let found = listed.into_iter().find(|s| {
+                    s.kind == sub.kind
+                        && serde_json::Value::Object(s.condition.clone()) == sub.condition
+                });
                 match found {
                     Some(s) => (s.id, s.status),
-                    None => bail!("Twitch says a {} subscription exists but does not list it", sub.kind),
+                    None => bail!(
+                        "Twitch says a {} subscription exists but does not list it",
+                        sub.kind
+                    ),
                 }
             }
         };
         record.subscriptions.retain(|s| s.kind != sub.kind);
         record.subscriptions.push(Subscription {
-            id: ExternalId::parse(sub_id.clone()).context("Twitch returned an unusable subscription id")?,
+            id: ExternalId::parse(sub_id.clone())
+                .context("Twitch returned an unusable subscription id")?,
             kind: sub.kind.clone(),
             status: status_of(&status),
             reason: None,
@@ -178,7 +254,11 @@ pub async fn subscribe(config: &Config, ports: &Ports, args: SubscribeArgs) -> a
         });
         rows.push(vec![sub.kind.clone(), sub_id, status]);
     }
-    ports.store.put_broadcaster(&record).await.context("cannot record the subscriptions")?;
+    ports
+        .store
+        .put_broadcaster(&record)
+        .await
+        .context("cannot record the subscriptions")?;
     Ok(table(&["type", "id", "status"], &rows))
 }
 
@@ -191,16 +271,29 @@ fn status_of(twitch_status: &str) -> SubscriptionStatus {
 }
 
 /// `hilite subscriptions list|delete`.
-pub async fn subscriptions(config: &Config, ports: &Ports, cmd: SubscriptionsCommand) -> anyhow::Result<String> {
+pub async fn subscriptions(
+    config: &Config,
+    ports: &Ports,
+    cmd: SubscriptionsCommand,
+) -> anyhow::Result<String> {
     let twitch = client(config, ports)?;
     match cmd {
         SubscriptionsCommand::List => {
-            let subs = twitch.list_subscriptions(None).await.context("cannot list the subscriptions")?;
+            let subs = twitch
+                .list_subscriptions(None)
+                .await
+                .context("cannot list the subscriptions")?;
             if subs.is_empty() {
-                return Ok("no EventSub subscriptions (create them with `hilite subscribe LOGIN`)\n".into());
+                return Ok(
+                    "no EventSub subscriptions (create them with `hilite subscribe LOGIN`)\n"
+                        .into(),
+                );
             }
             let rows: Vec<Vec<String>> = subs.iter().map(row).collect();
-            Ok(table(&["id", "type", "status", "broadcaster", "callback", "created"], &rows))
+            Ok(table(
+                &["id", "type", "status", "broadcaster", "callback", "created"],
+                &rows,
+            ))
         }
         SubscriptionsCommand::Delete { id } => {
             match twitch.delete_subscription(&id).await {
@@ -208,11 +301,20 @@ pub async fn subscriptions(config: &Config, ports: &Ports, cmd: SubscriptionsCom
                 Err(TwitchError::NotFound(_)) => bail!("Twitch has no subscription {id}"),
                 Err(e) => return Err(e).context("cannot delete the subscription"),
             }
-            for mut b in ports.store.list_broadcasters().await.context("cannot read broadcasters")? {
+            for mut b in ports
+                .store
+                .list_broadcasters()
+                .await
+                .context("cannot read broadcasters")?
+            {
                 let before = b.subscriptions.len();
                 b.subscriptions.retain(|s| s.id.as_str() != id);
                 if b.subscriptions.len() != before {
-                    ports.store.put_broadcaster(&b).await.context("cannot update the broadcaster")?;
+                    ports
+                        .store
+                        .put_broadcaster(&b)
+                        .await
+                        .context("cannot update the broadcaster")?;
                 }
             }
             Ok(format!("deleted subscription {id}\n"))
@@ -221,13 +323,20 @@ pub async fn subscriptions(config: &Config, ports: &Ports, cmd: SubscriptionsCom
 }
 
 fn row(s: &EventSubSubscription) -> Vec<String> {
-    let broadcaster = s.condition.get("broadcaster_user_id").and_then(|v| v.as_str()).and_then(|b| BroadcasterId::parse(b).ok());
+    let broadcaster = s
+        .condition
+        .get("broadcaster_user_id")
+        .and_then(|v| v.as_str())
+        .and_then(|b| BroadcasterId::parse(b).ok());
     vec![
         s.id.clone(),
         s.kind.clone(),
         s.status.clone(),
         broadcaster.map_or_else(|| "-".into(), |b| b.to_string()),
-        s.transport.callback.clone().unwrap_or_else(|| s.transport.method.clone()),
+        s.transport
+            .callback
+            .clone()
+            .unwrap_or_else(|| s.transport.method.clone()),
         s.created_at.format("%Y-%m-%d %H:%M").to_string(),
     ]
 }

@@ -482,6 +482,20 @@ mod tests {
     }
 
     #[test]
+    fn download_host_suffixes_must_start_with_a_dot() {
+        figment::Jail::expect_with(|jail| {
+            // "twitch.tv" would also match "eviltwitch.tv".
+            jail.create_file("h.toml", "[twitch]\ndownload_host_suffixes = [\"twitch.tv\"]\n")?;
+            let err = Config::load(Some(Path::new("h.toml")), true).unwrap_err().to_string();
+            assert!(err.contains("twitch.download_host_suffixes"), "{err}");
+            let c = Config::default();
+            assert!(!c.twitch.allow_insecure_download_hosts, "the test-only flag is off by default");
+            assert_eq!((c.pipeline.lookback_hours, c.pipeline.max_download_bytes), (12, 1 << 30));
+            Ok(())
+        });
+    }
+
+    #[test]
     fn printing_the_config_never_shows_a_secret() {
         let mut c = Config::default();
         c.twitch.client_secret = Some(SecretString::from("sup3r-s3cret-value".to_string()));

@@ -1,0 +1,251 @@
+//! The collect stage: one stream window in, the new clips recorded and one *download* message
+//! per clip out (seed 000, step [1], minus the sleep: the delay is on the queue).
+//!
+//! 1. The window's start is the message's, else the broadcaster's latest archive video's
+//!    `created_at` (HiLite missed `stream.online`), else `pipeline.lookback_hours` before its
+//!    end; the log says which.
+//! 2. Get Clips for the window (split past Twitch's ~1000-result cap, each clip once).
+//! 3. The active editor whitelist filters clips **before** any write: a clip by an editor who
+//!    is not trusted never reaches the state store.
+//! 4. Each remaining clip is inserted only if absent, as `pending`, and a download is enqueued.
+//!
+//! Not the download: this stage never touches a clip's media.
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::messages::{encode, ClipMessage, CollectMessage};
+use super::StageError;
+use crate::backend::Ports;
+use crate::domain::{
+    editor_allowed, Attempts, BroadcasterId, Clip, ClipId, ClipStatus, EditorId, ExternalId,
+    InvalidId, MediaKeys,
+};
+use crate::queue::QueueName;
+use crate::twitch::helix::HelixClip;
+use crate::twitch::TwitchClient;
+
+/// An archive older than this before the window's end belongs to an earlier stream.
+const LONGEST_STREAM: Duration = Duration::hours(48);
+
+/// What collect needs besides the ports and the Twitch client.
+#[derive(Debug, Clone, Copy)]
+pub struct CollectSettings {
+    /// How far back to look when the stream's start is unknown.
+    pub lookback: Duration,
+}
+
+impl CollectSettings {
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        let hours = i64::try_from(config.pipeline.lookback_hours).unwrap_or(12);
+        Self {
+            lookback: Duration::hours(hours),
+        }
+    }
+}
+
+/// What one collect did, for the log and the tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Collected {
+    /// Clips Twitch returned for the window.
+    pub found: usize,
+    /// Of those, clips by editors the whitelist accepts.
+    pub allowed: usize,
+    /// Newly recorded clips.
+    pub inserted: usize,
+    /// Download messages sent (new clips, and pending ones again on a redelivery).
+    pub enqueued: usize,
+}
+
+/// Collect one stream window.
+pub async fn collect(
+    ports: &Ports,
+    twitch: &TwitchClient,
+    settings: CollectSettings,
+    msg: &CollectMessage,
+) -> Result<Collected, StageError> {
+    let broadcaster = &msg.broadcaster_id;
+    let start = window_start(twitch, settings, msg).await?;
+    let whitelist = ports.store.list_whitelist().await.map_err(retry)?;
+    let clips = twitch
+        .clips_between(broadcaster, start, msg.ended_at)
+        .await?;
+    let now = ports.clock.now();
+    let mut done = Collected {
+        found: clips.len(),
+        ..Collected::default()
+    };
+
+    for helix in clips {
+        let clip = match to_clip(helix, now) {
+            Ok(c) if &c.broadcaster_id == broadcaster => c,
+            Ok(c) => {
+                tracing::warn!(clip = %c.id, broadcaster = %c.broadcaster_id, "Get Clips returned another broadcaster's clip; ignored");
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "Get Clips returned a clip with an unusable id; ignored");
+                continue;
+            }
+        };
+        // The whitelist decides before anything is written (seed 000: "ne touche pas la BDD").
+        if !editor_allowed(&whitelist, broadcaster, &clip.editor_id) {
+            tracing::debug!(clip = %clip.id, editor = %clip.editor_id, "clip by an editor not on the whitelist; skipped");
+            continue;
+        }
+        done.allowed += 1;
+        let inserted = ports
+            .store
+            .insert_clip_if_absent(&clip)
+            .await
+            .map_err(retry)?;
+        let enqueue = if inserted {
+            done.inserted += 1;
+            true
+        } else {
+            // Already recorded: by an earlier delivery of this same message that may have
+            // stopped between the insert and the send, or by an overlapping window. A clip still
+            // `pending` may never have been enqueued, so it is enqueued again; the download
+            // stage is idempotent (a clip it finds `downloaded` only re-enqueues analyze). A
+            // clip past `pending` has been downloaded, so nothing is sent.
+            match ports.store.get_clip(&clip.id).await.map_err(retry)? {
+                Some(existing) => existing.status == ClipStatus::Pending,
+                None => false,
+            }
+        };
+        if enqueue {
+            let body = encode(&ClipMessage {
+                clip_id: clip.id.clone(),
+            });
+            ports
+                .queue
+                .send(QueueName::Download, &body, std::time::Duration::ZERO)
+                .await
+                .map_err(retry)?;
+            done.enqueued += 1;
+        }
+    }
+    tracing::info!(
+        broadcaster = %broadcaster,
+        from = %start,
+        to = %msg.ended_at,
+        found = done.found,
+        allowed = done.allowed,
+        inserted = done.inserted,
+        enqueued = done.enqueued,
+        "collected a stream window"
+    );
+    Ok(done)
+}
+
+/// Where the window starts, and the log line saying how it was found.
+async fn window_start(
+    twitch: &TwitchClient,
+    settings: CollectSettings,
+    msg: &CollectMessage,
+) -> Result<DateTime<Utc>, StageError> {
+    if let Some(start) = msg.started_at {
+        return Ok(start);
+    }
+    let fallback = msg.ended_at - settings.lookback;
+    match twitch.latest_archive(&msg.broadcaster_id).await {
+        Ok(Some(video))
+            if video.created_at < msg.ended_at
+                && msg.ended_at - video.created_at <= LONGEST_STREAM =>
+        {
+            tracing::info!(broadcaster = %msg.broadcaster_id, video = %video.id, start = %video.created_at, "stream start taken from the latest archive video");
+            Ok(video.created_at)
+        }
+        Ok(_) => {
+            tracing::info!(broadcaster = %msg.broadcaster_id, start = %fallback, hours = settings.lookback.num_hours(), "no archive video for this stream; using the look-back window");
+            Ok(fallback)
+        }
+        Err(e) if e.is_permanent() => {
+            tracing::warn!(broadcaster = %msg.broadcaster_id, error = %e, start = %fallback, "cannot read the archive videos; using the look-back window");
+            Ok(fallback)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A Helix clip as HiLite records it: `pending`, nothing done yet.
+fn to_clip(h: HelixClip, now: DateTime<Utc>) -> Result<Clip, InvalidId> {
+    Ok(Clip {
+        id: ClipId::parse(h.id)?,
+        broadcaster_id: BroadcasterId::parse(h.broadcaster_id)?,
+        broadcaster_name: h.broadcaster_name,
+        editor_id: EditorId::parse(h.creator_id)?,
+        editor_name: h.creator_name,
+        url: h.url,
+        title: h.title,
+        duration_secs: h.duration,
+        view_count: h.view_count,
+        created_at: h.created_at,
+        video_id: if h.video_id.is_empty() {
+            None
+        } else {
+            Some(ExternalId::parse(h.video_id)?)
+        },
+        vod_offset_secs: h.vod_offset,
+        found_by_hilite: false,
+        status: ClipStatus::Pending,
+        attempts: Attempts::default(),
+        failed_stage: None,
+        skip_reason: None,
+        score: None,
+        window: None,
+        media: MediaKeys::default(),
+        generated_title: None,
+        errors: Vec::new(),
+        fetched_at: now,
+        updated_at: now,
+    })
+}
+
+fn retry(e: impl std::fmt::Display) -> StageError {
+    StageError::Retryable(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn helix(id: &str, creator: &str, video: &str) -> HelixClip {
+        HelixClip {
+            id: id.into(),
+            url: format!("https://clips.twitch.tv/{id}"),
+            broadcaster_id: "1001".into(),
+            broadcaster_name: "StreamerOne".into(),
+            creator_id: creator.into(),
+            creator_name: "Ed".into(),
+            video_id: video.into(),
+            title: "t".into(),
+            view_count: 3,
+            created_at: Utc::now(),
+            duration: 29.5,
+            vod_offset: None,
+        }
+    }
+
+    #[test]
+    fn a_helix_clip_becomes_a_pending_record() {
+        let c = to_clip(helix("GoodClip-1", "501", ""), Utc::now()).unwrap();
+        assert_eq!(
+            (c.status, c.video_id, c.editor_id.as_str()),
+            (ClipStatus::Pending, None, "501")
+        );
+        assert_eq!(
+            to_clip(helix("GoodClip-1", "501", "123"), Utc::now())
+                .unwrap()
+                .video_id
+                .unwrap()
+                .as_str(),
+            "123"
+        );
+    }
+
+    #[test]
+    fn clips_with_unsafe_ids_are_refused() {
+        assert!(to_clip(helix("../x", "501", ""), Utc::now()).is_err());
+        assert!(to_clip(helix("Ok", "not-digits", ""), Utc::now()).is_err());
+    }
+}

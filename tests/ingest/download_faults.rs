@@ -1,0 +1,202 @@
+//! The download stage when Twitch misbehaves: rate limits, unavailability, slow answers, an
+//! expired or revoked user token, and a CDN that keeps failing until the attempts run out.
+
+use std::time::Duration;
+
+use harness::backends::TestBackend;
+use harness::fake_twitch::{Fault, FileFault};
+use hilite::domain::{ClipStatus, Stage};
+use hilite::pipeline::StageError;
+use hilite::twitch::tokens::load_user_token;
+
+use super::download::{last_error, pending};
+use super::{Site, BROADCASTER};
+
+both_backends!(
+    a_429_waits_for_its_reset_and_a_503_is_tried_once_more,
+    an_expired_user_token_is_refreshed_and_the_rotated_refresh_token_stored,
+    retries_running_out_fail_the_clip_with_the_reason,
+);
+
+async fn a_429_waits_for_its_reset_and_a_503_is_tried_once_more(b: TestBackend) {
+    let site = Site::new(b).await;
+    site.authorize_broadcaster().await;
+    pending(&site, "Limited-1", false, |_| {}).await;
+    site.fake.fault(
+        "clips/downloads",
+        Fault::RateLimited {
+            reset_in: Duration::from_secs(1),
+        },
+        1,
+    );
+    site.download("Limited-1").await.unwrap();
+    let calls: Vec<_> = site
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/helix/clips/downloads")
+        .collect();
+    assert_eq!(
+        calls.iter().map(|r| r.status).collect::<Vec<_>>(),
+        [429, 200],
+        "[{}]",
+        site.b.kind
+    );
+    assert_eq!(
+        site.fake.bucket_violations(),
+        0,
+        "the retry came before the reset"
+    );
+
+    pending(&site, "Flaky-1", false, |_| {}).await;
+    site.fake.fault("clips/downloads", Fault::Unavailable, 1);
+    site.download("Flaky-1").await.unwrap();
+    pending(&site, "Down-1", false, |_| {}).await;
+    site.fake.fault("clips/downloads", Fault::Unavailable, 2);
+    assert!(matches!(
+        site.download("Down-1").await,
+        Err(StageError::Retryable(_))
+    ));
+    assert_eq!(site.clip("Down-1").await.unwrap().attempts.download, 1);
+    let statuses: Vec<u16> = site
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/helix/clips/downloads")
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(
+        statuses,
+        [429, 200, 503, 200, 503, 503],
+        "[{}] a 503 is tried exactly once more",
+        site.b.kind
+    );
+
+    // A bucket of two calls a second: a polite client waits for each reset, never hitting 429.
+    site.fake.set_bucket(2, 1);
+    for i in 0..5 {
+        let id = format!("Bucket-{i}");
+        pending(&site, &id, false, |_| {}).await;
+        site.download(&id).await.unwrap();
+    }
+    assert_eq!(site.fake.bucket_violations(), 0, "[{}]", site.b.kind);
+
+    // A call that times out is tried again.
+    pending(&site, "Slow-1", false, |_| {}).await;
+    site.fake.fault(
+        "clips/downloads",
+        Fault::Delay(Duration::from_millis(1500)),
+        1,
+    );
+    site.download("Slow-1").await.unwrap();
+}
+
+async fn an_expired_user_token_is_refreshed_and_the_rotated_refresh_token_stored(b: TestBackend) {
+    let site = Site::new(b).await;
+    let token = site.authorize_broadcaster().await;
+    let before = load_user_token(&*site.b.ports.vault, &token)
+        .await
+        .unwrap()
+        .unwrap();
+    site.fake.expire_user_tokens(BROADCASTER);
+    pending(&site, "Fresh-1", false, |_| {}).await;
+
+    site.download("Fresh-1").await.unwrap();
+
+    let after = load_user_token(&*site.b.ports.vault, &token)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(after.expose_access_token(), before.expose_access_token());
+    assert_ne!(
+        after.expose_refresh_token(),
+        before.expose_refresh_token(),
+        "[{}] the refresh token did not rotate",
+        site.b.kind
+    );
+    assert_eq!(
+        after.expose_refresh_token().map(str::to_string),
+        site.fake.current_refresh_token(BROADCASTER),
+        "the rotated refresh token was not stored"
+    );
+    let statuses: Vec<u16> = site
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/helix/clips/downloads")
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(statuses, [401, 200]);
+    for secret in [
+        after.expose_access_token(),
+        after.expose_refresh_token().unwrap(),
+    ] {
+        assert!(
+            !harness::raw::store_contains(&site.b, secret).await,
+            "[{}] a token is stored in clear",
+            site.b.kind
+        );
+    }
+
+    // A token Twitch no longer refreshes (authorization revoked): the clip fails at once.
+    site.fake.expire_user_tokens(BROADCASTER);
+    site.fake.revoke_authorization(BROADCASTER);
+    pending(&site, "Revoked-1", false, |_| {}).await;
+    assert!(
+        matches!(
+            site.download("Revoked-1").await,
+            Err(StageError::Permanent(_))
+        ),
+        "[{}]",
+        site.b.kind
+    );
+    assert!(last_error(&site.clip("Revoked-1").await.unwrap()).contains("hilite auth twitch"));
+}
+
+async fn retries_running_out_fail_the_clip_with_the_reason(b: TestBackend) {
+    let site = Site::new(b).await;
+    site.authorize_broadcaster().await;
+    pending(&site, "Broken-1", false, |c| {
+        c.file_fault = Some(FileFault::Status(500))
+    })
+    .await;
+    for attempt in 1..=2 {
+        assert!(
+            matches!(
+                site.download("Broken-1").await,
+                Err(StageError::Retryable(_))
+            ),
+            "attempt {attempt}"
+        );
+        assert_eq!(
+            site.clip("Broken-1").await.unwrap().status,
+            ClipStatus::Pending
+        );
+    }
+    match site.download("Broken-1").await {
+        Err(StageError::Permanent(why)) => assert!(
+            why.contains("gave up after 3 attempts") && why.contains("HTTP 500"),
+            "{why}"
+        ),
+        other => panic!(
+            "[{}] the third failure must be the last: {other:?}",
+            site.b.kind
+        ),
+    }
+    let clip = site.clip("Broken-1").await.unwrap();
+    assert_eq!(
+        (clip.status, clip.failed_stage, clip.attempts.download),
+        (ClipStatus::Failed, Some(Stage::Download), 3),
+        "[{}]",
+        site.b.kind
+    );
+    assert_eq!(clip.errors.len(), 3, "each attempt's failure is kept");
+    assert!(
+        last_error(&clip).contains("HTTP 500"),
+        "the reason is on the clip: {}",
+        last_error(&clip)
+    );
+    // A failed clip's redelivery does nothing.
+    site.download("Broken-1").await.unwrap();
+    assert_eq!(site.fake.count("/files/Broken-1/landscape.mp4"), 3);
+}
