@@ -78,7 +78,11 @@ async fn inserting_a_clip_twice_keeps_the_first(b: TestBackend) {
     assert!(!store.insert_clip_if_absent(&second).await.unwrap());
     let stored = store.get_clip(&first.id).await.unwrap().unwrap();
     assert_eq!(stored.title, "Original title", "[{}]", b.kind);
-    assert_eq!(stored, first, "[{}] the stored clip differs from what was inserted", b.kind);
+    assert_eq!(
+        stored, first,
+        "[{}] the stored clip differs from what was inserted",
+        b.kind
+    );
 }
 
 async fn of_two_concurrent_transitions_exactly_one_wins(b: TestBackend) {
@@ -88,8 +92,14 @@ async fn of_two_concurrent_transitions_exactly_one_wins(b: TestBackend) {
         let t = Transition::new(ClipStatus::Pending, ClipStatus::Downloaded).unwrap();
         let (s1, s2) = (b.ports.store.clone(), b.ports.store.clone());
         let (id1, id2) = (c.id.clone(), c.id.clone());
-        let p1 = ClipPatch { skip_reason: Some("one".into()), ..Default::default() };
-        let p2 = ClipPatch { skip_reason: Some("two".into()), ..Default::default() };
+        let p1 = ClipPatch {
+            skip_reason: Some("one".into()),
+            ..Default::default()
+        };
+        let p2 = ClipPatch {
+            skip_reason: Some("two".into()),
+            ..Default::default()
+        };
         let (r1, r2) = tokio::join!(
             tokio::spawn(async move { s1.transition_clip(&id1, t, p1, t0()).await }),
             tokio::spawn(async move { s2.transition_clip(&id2, t, p2, t0()).await }),
@@ -101,7 +111,11 @@ async fn of_two_concurrent_transitions_exactly_one_wins(b: TestBackend) {
         assert!(loser.is_conflict(), "[{}] loser error: {loser}", b.kind);
         let stored = b.ports.store.get_clip(&c.id).await.unwrap().unwrap();
         assert_eq!(stored.status, ClipStatus::Downloaded);
-        assert_eq!(stored.skip_reason, wins[0].skip_reason, "[{}] the stored patch is not the winner's", b.kind);
+        assert_eq!(
+            stored.skip_reason, wins[0].skip_reason,
+            "[{}] the stored patch is not the winner's",
+            b.kind
+        );
     }
 }
 
@@ -111,7 +125,12 @@ async fn an_illegal_transition_changes_nothing(b: TestBackend) {
     assert!(Transition::new(ClipStatus::Pending, ClipStatus::Published).is_err());
     // A legal move that does not match the stored status.
     let t = Transition::new(ClipStatus::Edited, ClipStatus::Published).unwrap();
-    let err = b.ports.store.transition_clip(&c.id, t, ClipPatch::default(), t0()).await.unwrap_err();
+    let err = b
+        .ports
+        .store
+        .transition_clip(&c.id, t, ClipPatch::default(), t0())
+        .await
+        .unwrap_err();
     assert!(err.is_conflict(), "[{}] {err}", b.kind);
     assert_eq!(b.ports.store.get_clip(&c.id).await.unwrap().unwrap(), c);
 }
@@ -119,14 +138,31 @@ async fn an_illegal_transition_changes_nothing(b: TestBackend) {
 async fn a_transition_from_the_wrong_status_is_a_conflict(b: TestBackend) {
     let missing = ClipId::parse("NoSuchClip").unwrap();
     let t = Transition::new(ClipStatus::Pending, ClipStatus::Downloaded).unwrap();
-    let err = b.ports.store.transition_clip(&missing, t, ClipPatch::default(), t0()).await.unwrap_err();
+    let err = b
+        .ports
+        .store
+        .transition_clip(&missing, t, ClipPatch::default(), t0())
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "[{}] {err}", b.kind);
 
     let c = clip("Moved", "t", t0());
     b.ports.store.insert_clip_if_absent(&c).await.unwrap();
-    b.ports.store.transition_clip(&c.id, t, ClipPatch::default(), t0()).await.unwrap();
-    match b.ports.store.transition_clip(&c.id, t, ClipPatch::default(), t0()).await.unwrap_err() {
-        StoreError::Conflict { expected, actual, .. } => {
+    b.ports
+        .store
+        .transition_clip(&c.id, t, ClipPatch::default(), t0())
+        .await
+        .unwrap();
+    match b
+        .ports
+        .store
+        .transition_clip(&c.id, t, ClipPatch::default(), t0())
+        .await
+        .unwrap_err()
+    {
+        StoreError::Conflict {
+            expected, actual, ..
+        } => {
             assert_eq!(expected, "pending");
             assert_eq!(actual, "downloaded");
         }
@@ -141,7 +177,13 @@ async fn failures_are_counted_per_stage_and_the_log_is_bounded(b: TestBackend) {
     let mut last = None;
     for i in 1..=25u32 {
         let updated = store
-            .record_clip_failure(&c.id, ClipStatus::Pending, Stage::Download, &format!("boom {i}"), t0())
+            .record_clip_failure(
+                &c.id,
+                ClipStatus::Pending,
+                Stage::Download,
+                &format!("boom {i}"),
+                t0(),
+            )
             .await
             .unwrap();
         assert_eq!(updated.attempts.download, i, "[{}]", b.kind);
@@ -151,20 +193,37 @@ async fn failures_are_counted_per_stage_and_the_log_is_bounded(b: TestBackend) {
     assert_eq!(last.attempts.analyze, 0);
     assert_eq!(last.errors.len(), hilite::domain::clip::ERROR_LOG_LIMIT);
     assert_eq!(last.errors.last().unwrap().message, "boom 25");
-    assert_eq!(store.get_clip(&c.id).await.unwrap().unwrap(), last, "[{}] the stored clip differs", b.kind);
+    assert_eq!(
+        store.get_clip(&c.id).await.unwrap().unwrap(),
+        last,
+        "[{}] the stored clip differs",
+        b.kind
+    );
     // Counting against a status the clip is not in is a conflict and counts nothing.
     let err = store
         .record_clip_failure(&c.id, ClipStatus::Downloaded, Stage::Analyze, "x", t0())
         .await
         .unwrap_err();
     assert!(err.is_conflict(), "[{}] {err}", b.kind);
-    assert_eq!(store.get_clip(&c.id).await.unwrap().unwrap().attempts.analyze, 0);
+    assert_eq!(
+        store
+            .get_clip(&c.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .attempts
+            .analyze,
+        0
+    );
     // Out of attempts: failed, with the stage recorded; retry brings it back with a fresh count.
     let failed = store
         .transition_clip(
             &c.id,
             Transition::new(ClipStatus::Pending, ClipStatus::Failed).unwrap(),
-            ClipPatch { failed_stage: Some(Stage::Download), ..Default::default() },
+            ClipPatch {
+                failed_stage: Some(Stage::Download),
+                ..Default::default()
+            },
             t0(),
         )
         .await
@@ -174,7 +233,10 @@ async fn failures_are_counted_per_stage_and_the_log_is_bounded(b: TestBackend) {
         .transition_clip(
             &c.id,
             Transition::new(ClipStatus::Failed, ClipStatus::Pending).unwrap(),
-            ClipPatch { reset_attempts: Some(Stage::Download), ..Default::default() },
+            ClipPatch {
+                reset_attempts: Some(Stage::Download),
+                ..Default::default()
+            },
             t0(),
         )
         .await
@@ -188,19 +250,40 @@ async fn clips_are_listed_best_score_first_and_counted(b: TestBackend) {
     for (i, s) in scores.iter().enumerate() {
         let mut c = clip(&format!("Scored{i}"), "t", t0());
         c.status = ClipStatus::Downloaded;
-        c.score = Some(Score { total: *s, parts: Default::default() });
+        c.score = Some(Score {
+            total: *s,
+            parts: Default::default(),
+        });
         store.insert_clip_if_absent(&c).await.unwrap();
     }
-    store.insert_clip_if_absent(&clip("StillPending", "t", t0())).await.unwrap();
+    store
+        .insert_clip_if_absent(&clip("StillPending", "t", t0()))
+        .await
+        .unwrap();
     let listed = store.list_clips(ClipStatus::Downloaded, 10).await.unwrap();
     let got: Vec<f64> = listed.iter().map(|c| c.rank()).collect();
-    assert_eq!(got, vec![100.0, 99.0, 63.0, 42.5, 7.25, 0.0], "[{}]", b.kind);
+    assert_eq!(
+        got,
+        vec![100.0, 99.0, 63.0, 42.5, 7.25, 0.0],
+        "[{}]",
+        b.kind
+    );
     let top2 = store.list_clips(ClipStatus::Downloaded, 2).await.unwrap();
     assert_eq!(top2.len(), 2);
     assert_eq!(top2[0].rank(), 100.0);
     let counts = store.count_clips().await.unwrap();
-    assert_eq!(counts.get(&ClipStatus::Downloaded), Some(&6), "[{}] {counts:?}", b.kind);
-    assert_eq!(counts.get(&ClipStatus::Pending), Some(&1), "[{}] {counts:?}", b.kind);
+    assert_eq!(
+        counts.get(&ClipStatus::Downloaded),
+        Some(&6),
+        "[{}] {counts:?}",
+        b.kind
+    );
+    assert_eq!(
+        counts.get(&ClipStatus::Pending),
+        Some(&1),
+        "[{}] {counts:?}",
+        b.kind
+    );
     assert_eq!(counts.get(&ClipStatus::Published).copied().unwrap_or(0), 0);
 }
 
@@ -216,41 +299,96 @@ async fn of_two_concurrent_claims_exactly_one_wins(b: TestBackend) {
     for round in 0..5 {
         let key = pub_key(&format!("Claimed{round}"), "main", Platform::Youtube);
         let store = &b.ports.store;
-        assert!(store.create_publication_if_absent(&Publication::planned(key.clone(), t0())).await.unwrap());
-        assert!(!store.create_publication_if_absent(&Publication::planned(key.clone(), t0())).await.unwrap());
+        assert!(store
+            .create_publication_if_absent(&Publication::planned(key.clone(), t0()))
+            .await
+            .unwrap());
+        assert!(!store
+            .create_publication_if_absent(&Publication::planned(key.clone(), t0()))
+            .await
+            .unwrap());
         let (s1, s2, k1, k2) = (store.clone(), store.clone(), key.clone(), key.clone());
         let (r1, r2) = tokio::join!(
             tokio::spawn(async move { s1.claim_publication(&k1, Span::minutes(10), t0()).await }),
             tokio::spawn(async move { s2.claim_publication(&k2, Span::minutes(10), t0()).await }),
         );
         let results = [r1.unwrap().unwrap(), r2.unwrap().unwrap()];
-        let claimed = results.iter().filter(|c| matches!(c, Claim::Claimed(_))).count();
-        let refused = results.iter().filter(|c| matches!(c, Claim::NotClaimable(_))).count();
-        assert_eq!((claimed, refused), (1, 1), "[{}] round {round}: {results:?}", b.kind);
+        let claimed = results
+            .iter()
+            .filter(|c| matches!(c, Claim::Claimed(_)))
+            .count();
+        let refused = results
+            .iter()
+            .filter(|c| matches!(c, Claim::NotClaimable(_)))
+            .count();
+        assert_eq!(
+            (claimed, refused),
+            (1, 1),
+            "[{}] round {round}: {results:?}",
+            b.kind
+        );
         let stored = store.get_publication(&key).await.unwrap().unwrap();
         assert_eq!(stored.status, PostStatus::Uploading);
-        assert_eq!(stored.attempts, 1, "[{}] the losing claim counted an attempt", b.kind);
+        assert_eq!(
+            stored.attempts, 1,
+            "[{}] the losing claim counted an attempt",
+            b.kind
+        );
     }
     let missing = pub_key("NeverPlanned", "main", Platform::Tiktok);
-    assert_eq!(b.ports.store.claim_publication(&missing, Span::minutes(1), t0()).await.unwrap(), Claim::Missing);
+    assert_eq!(
+        b.ports
+            .store
+            .claim_publication(&missing, Span::minutes(1), t0())
+            .await
+            .unwrap(),
+        Claim::Missing
+    );
 }
 
 async fn an_expired_lease_can_be_claimed_again(b: TestBackend) {
     let key = pub_key("Leased", "main", Platform::Tiktok);
     let store = &b.ports.store;
-    store.create_publication_if_absent(&Publication::planned(key.clone(), t0())).await.unwrap();
-    let Claim::Claimed(first) = store.claim_publication(&key, Span::minutes(10), t0()).await.unwrap() else {
+    store
+        .create_publication_if_absent(&Publication::planned(key.clone(), t0()))
+        .await
+        .unwrap();
+    let Claim::Claimed(first) = store
+        .claim_publication(&key, Span::minutes(10), t0())
+        .await
+        .unwrap()
+    else {
         panic!("[{}] first claim refused", b.kind)
     };
-    let early = store.claim_publication(&key, Span::minutes(10), t0() + Span::minutes(9)).await.unwrap();
-    assert!(matches!(early, Claim::NotClaimable(_)), "[{}] {early:?}", b.kind);
-    let late = store.claim_publication(&key, Span::minutes(10), t0() + Span::minutes(11)).await.unwrap();
-    let Claim::Claimed(second) = late else { panic!("[{}] expired lease not reclaimed: {late:?}", b.kind) };
+    let early = store
+        .claim_publication(&key, Span::minutes(10), t0() + Span::minutes(9))
+        .await
+        .unwrap();
+    assert!(
+        matches!(early, Claim::NotClaimable(_)),
+        "[{}] {early:?}",
+        b.kind
+    );
+    let late = store
+        .claim_publication(&key, Span::minutes(10), t0() + Span::minutes(11))
+        .await
+        .unwrap();
+    let Claim::Claimed(second) = late else {
+        panic!("[{}] expired lease not reclaimed: {late:?}", b.kind)
+    };
     assert_ne!(second.claim_token, first.claim_token);
     assert_eq!(second.attempts, 2);
     // The first holder's token is now worthless.
     let err = store
-        .complete_publication(&key, first.claim_token.as_deref().unwrap(), &PostResult { video_id: "v".into(), url: "u".into() }, t0())
+        .complete_publication(
+            &key,
+            first.claim_token.as_deref().unwrap(),
+            &PostResult {
+                video_id: "v".into(),
+                url: "u".into(),
+            },
+            t0(),
+        )
         .await
         .unwrap_err();
     assert!(err.is_conflict(), "[{}] {err}", b.kind);
@@ -259,42 +397,129 @@ async fn an_expired_lease_can_be_claimed_again(b: TestBackend) {
 async fn only_the_claim_holder_can_record_progress_and_results(b: TestBackend) {
     let key = pub_key("Progress", "main", Platform::Youtube);
     let store = &b.ports.store;
-    store.create_publication_if_absent(&Publication::planned(key.clone(), t0())).await.unwrap();
-    let Claim::Claimed(held) = store.claim_publication(&key, Span::minutes(10), t0()).await.unwrap() else {
+    store
+        .create_publication_if_absent(&Publication::planned(key.clone(), t0()))
+        .await
+        .unwrap();
+    let Claim::Claimed(held) = store
+        .claim_publication(&key, Span::minutes(10), t0())
+        .await
+        .unwrap()
+    else {
         panic!("claim refused")
     };
     let token = held.claim_token.clone().unwrap();
-    let resume = ResumeHandles { upload_session: Some("https://upload.example/session/1".into()), ..Default::default() };
-    assert!(store.save_publication_progress(&key, "not-the-token", &resume, t0()).await.unwrap_err().is_conflict());
-    store.save_publication_progress(&key, &token, &resume, t0()).await.unwrap();
-    assert_eq!(store.get_publication(&key).await.unwrap().unwrap().resume, resume, "[{}]", b.kind);
-    let result = PostResult { video_id: "abc123".into(), url: "https://youtu.be/abc123".into() };
-    assert!(store.complete_publication(&key, "not-the-token", &result, t0()).await.unwrap_err().is_conflict());
-    let done = store.complete_publication(&key, &token, &result, t0() + Span::seconds(5)).await.unwrap();
+    let resume = ResumeHandles {
+        upload_session: Some("https://upload.example/session/1".into()),
+        ..Default::default()
+    };
+    assert!(store
+        .save_publication_progress(&key, "not-the-token", &resume, t0())
+        .await
+        .unwrap_err()
+        .is_conflict());
+    store
+        .save_publication_progress(&key, &token, &resume, t0())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_publication(&key).await.unwrap().unwrap().resume,
+        resume,
+        "[{}]",
+        b.kind
+    );
+    let result = PostResult {
+        video_id: "abc123".into(),
+        url: "https://youtu.be/abc123".into(),
+    };
+    assert!(store
+        .complete_publication(&key, "not-the-token", &result, t0())
+        .await
+        .unwrap_err()
+        .is_conflict());
+    let done = store
+        .complete_publication(&key, &token, &result, t0() + Span::seconds(5))
+        .await
+        .unwrap();
     assert_eq!(done.status, PostStatus::Success);
     assert_eq!(done.platform_video_id.as_deref(), Some("abc123"));
     assert_eq!(done.published_at, Some(t0() + Span::seconds(5)));
-    assert_eq!(store.get_publication(&key).await.unwrap().unwrap(), done, "[{}]", b.kind);
+    assert_eq!(
+        store.get_publication(&key).await.unwrap().unwrap(),
+        done,
+        "[{}]",
+        b.kind
+    );
     // A finished publication is never claimed again, even long after.
-    let again = store.claim_publication(&key, Span::minutes(10), t0() + Span::days(2)).await.unwrap();
-    assert!(matches!(again, Claim::NotClaimable(_)), "[{}] {again:?}", b.kind);
+    let again = store
+        .claim_publication(&key, Span::minutes(10), t0() + Span::days(2))
+        .await
+        .unwrap();
+    assert!(
+        matches!(again, Claim::NotClaimable(_)),
+        "[{}] {again:?}",
+        b.kind
+    );
 }
 
 async fn a_released_publication_is_retried_or_failed(b: TestBackend) {
     let store = &b.ports.store;
     let key = pub_key("Released", "main", Platform::Instagram);
-    store.create_publication_if_absent(&Publication::planned(key.clone(), t0())).await.unwrap();
-    let Claim::Claimed(p) = store.claim_publication(&key, Span::minutes(10), t0()).await.unwrap() else { panic!() };
-    let back = store.release_publication(&key, p.claim_token.as_deref().unwrap(), "HTTP 503", true, t0()).await.unwrap();
-    assert_eq!((back.status, back.last_error.as_deref()), (PostStatus::Pending, Some("HTTP 503")), "[{}]", b.kind);
-    let Claim::Claimed(p) = store.claim_publication(&key, Span::minutes(10), t0()).await.unwrap() else {
+    store
+        .create_publication_if_absent(&Publication::planned(key.clone(), t0()))
+        .await
+        .unwrap();
+    let Claim::Claimed(p) = store
+        .claim_publication(&key, Span::minutes(10), t0())
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    let back = store
+        .release_publication(
+            &key,
+            p.claim_token.as_deref().unwrap(),
+            "HTTP 503",
+            true,
+            t0(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (back.status, back.last_error.as_deref()),
+        (PostStatus::Pending, Some("HTTP 503")),
+        "[{}]",
+        b.kind
+    );
+    let Claim::Claimed(p) = store
+        .claim_publication(&key, Span::minutes(10), t0())
+        .await
+        .unwrap()
+    else {
         panic!("[{}] a released publication could not be claimed", b.kind)
     };
-    let failed = store.release_publication(&key, p.claim_token.as_deref().unwrap(), "video too long", false, t0()).await.unwrap();
+    let failed = store
+        .release_publication(
+            &key,
+            p.claim_token.as_deref().unwrap(),
+            "video too long",
+            false,
+            t0(),
+        )
+        .await
+        .unwrap();
     assert_eq!(failed.status, PostStatus::Failed);
     assert_eq!(failed.attempts, 2);
-    let again = store.claim_publication(&key, Span::minutes(10), t0()).await.unwrap();
-    assert!(matches!(again, Claim::NotClaimable(_)), "[{}] {again:?}", b.kind);
+    let again = store
+        .claim_publication(&key, Span::minutes(10), t0())
+        .await
+        .unwrap();
+    assert!(
+        matches!(again, Claim::NotClaimable(_)),
+        "[{}] {again:?}",
+        b.kind
+    );
 }
 
 async fn publications_are_listed_by_clip_and_by_account(b: TestBackend) {
@@ -306,14 +531,43 @@ async fn publications_are_listed_by_clip_and_by_account(b: TestBackend) {
         pub_key("ListedB", "alpha", Platform::Instagram),
     ];
     for k in &keys {
-        store.create_publication_if_absent(&Publication::planned(k.clone(), t0())).await.unwrap();
+        store
+            .create_publication_if_absent(&Publication::planned(k.clone(), t0()))
+            .await
+            .unwrap();
     }
-    let set = |v: Vec<Publication>| v.into_iter().map(|p| p.key.to_string()).collect::<BTreeSet<_>>();
-    let by_clip = set(store.list_publications(Some(&keys[0].clip_id), None).await.unwrap());
-    assert_eq!(by_clip, keys[..3].iter().map(|k| k.to_string()).collect(), "[{}]", b.kind);
-    let by_account = set(store.list_publications(None, Some(&keys[0].account)).await.unwrap());
-    assert_eq!(by_account, [&keys[0], &keys[1], &keys[3]].iter().map(|k| k.to_string()).collect(), "[{}]", b.kind);
-    let both = set(store.list_publications(Some(&keys[3].clip_id), Some(&keys[3].account)).await.unwrap());
+    let set = |v: Vec<Publication>| {
+        v.into_iter()
+            .map(|p| p.key.to_string())
+            .collect::<BTreeSet<_>>()
+    };
+    let by_clip = set(store
+        .list_publications(Some(&keys[0].clip_id), None)
+        .await
+        .unwrap());
+    assert_eq!(
+        by_clip,
+        keys[..3].iter().map(|k| k.to_string()).collect(),
+        "[{}]",
+        b.kind
+    );
+    let by_account = set(store
+        .list_publications(None, Some(&keys[0].account))
+        .await
+        .unwrap());
+    assert_eq!(
+        by_account,
+        [&keys[0], &keys[1], &keys[3]]
+            .iter()
+            .map(|k| k.to_string())
+            .collect(),
+        "[{}]",
+        b.kind
+    );
+    let both = set(store
+        .list_publications(Some(&keys[3].clip_id), Some(&keys[3].account))
+        .await
+        .unwrap());
     assert_eq!(both.len(), 1);
 }
 
@@ -321,16 +575,33 @@ async fn a_message_id_is_remembered_once_until_it_expires(b: TestBackend) {
     let store = &b.ports.store;
     let id = ExternalId::parse("befa7b53-d79d-478f-86b9-120f112b044e").unwrap();
     let expires = t0() + Span::minutes(20);
-    assert_eq!(store.remember_message(&id, expires, t0()).await.unwrap(), Seen::New);
-    assert_eq!(store.remember_message(&id, expires, t0() + Span::minutes(1)).await.unwrap(), Seen::AlreadySeen);
+    assert_eq!(
+        store.remember_message(&id, expires, t0()).await.unwrap(),
+        Seen::New
+    );
+    assert_eq!(
+        store
+            .remember_message(&id, expires, t0() + Span::minutes(1))
+            .await
+            .unwrap(),
+        Seen::AlreadySeen
+    );
     // After expiry the id may be used again (Twitch would refuse such an old timestamp anyway).
-    assert_eq!(store.remember_message(&id, t0() + Span::hours(2), t0() + Span::minutes(21)).await.unwrap(), Seen::New);
+    assert_eq!(
+        store
+            .remember_message(&id, t0() + Span::hours(2), t0() + Span::minutes(21))
+            .await
+            .unwrap(),
+        Seen::New
+    );
     // Concurrent deliveries of one new id: exactly one is new.
     let fresh = ExternalId::parse("c0ffee00-0000-4000-8000-000000000001").unwrap();
     let mut tasks = Vec::new();
     for _ in 0..8 {
         let (s, id) = (store.clone(), fresh.clone());
-        tasks.push(tokio::spawn(async move { s.remember_message(&id, expires, t0()).await.unwrap() }));
+        tasks.push(tokio::spawn(async move {
+            s.remember_message(&id, expires, t0()).await.unwrap()
+        }));
     }
     let mut new = 0;
     for t in tasks {
@@ -348,8 +619,19 @@ async fn accounts_are_stored_listed_and_removed(b: TestBackend) {
     c.platforms = vec![Platform::Tiktok];
     store.put_account(&a).await.unwrap();
     store.put_account(&c).await.unwrap();
-    assert_eq!(store.get_account(&a.name).await.unwrap(), Some(a.clone()), "[{}]", b.kind);
-    let mut names: Vec<_> = store.list_accounts().await.unwrap().into_iter().map(|x| x.name.to_string()).collect();
+    assert_eq!(
+        store.get_account(&a.name).await.unwrap(),
+        Some(a.clone()),
+        "[{}]",
+        b.kind
+    );
+    let mut names: Vec<_> = store
+        .list_accounts()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|x| x.name.to_string())
+        .collect();
     names.sort();
     assert_eq!(names, ["clips-fr", "main"]);
     let mut updated = a.clone();
@@ -378,28 +660,76 @@ async fn whitelist_entries_are_scoped_and_removable(b: TestBackend) {
     let list = store.list_whitelist().await.unwrap();
     assert_eq!(list.len(), 3, "[{}] {list:?}", b.kind);
     assert!(list.contains(&inactive) && list.contains(&global) && list.contains(&scoped));
-    assert!(editor_allowed(&list, &bid, &EditorId::parse("501").unwrap()));
-    assert!(!editor_allowed(&list, &bid, &EditorId::parse("777").unwrap()));
-    assert!(store.remove_whitelist_entry(&scoped.scope, &scoped.editor_id).await.unwrap());
-    assert!(!store.remove_whitelist_entry(&scoped.scope, &scoped.editor_id).await.unwrap());
+    assert!(editor_allowed(
+        &list,
+        &bid,
+        &EditorId::parse("501").unwrap()
+    ));
+    assert!(!editor_allowed(
+        &list,
+        &bid,
+        &EditorId::parse("777").unwrap()
+    ));
+    assert!(store
+        .remove_whitelist_entry(&scoped.scope, &scoped.editor_id)
+        .await
+        .unwrap());
+    assert!(!store
+        .remove_whitelist_entry(&scoped.scope, &scoped.editor_id)
+        .await
+        .unwrap());
     let left = store.list_whitelist().await.unwrap();
     assert_eq!(left.len(), 2);
-    assert!(left.contains(&global), "[{}] removing the scoped entry removed the global one", b.kind);
+    assert!(
+        left.contains(&global),
+        "[{}] removing the scoped entry removed the global one",
+        b.kind
+    );
 }
 
 async fn streams_open_once_and_close_the_latest(b: TestBackend) {
     let store = &b.ports.store;
     let bid = BroadcasterId::parse("2002").unwrap();
     assert_eq!(store.latest_stream(&bid).await.unwrap(), None);
-    assert_eq!(store.close_stream(&bid, t0()).await.unwrap(), None, "[{}] closed a stream that never opened", b.kind);
-    let s1 = Stream { broadcaster_id: bid.clone(), stream_id: ExternalId::parse("40001").unwrap(), started_at: t0(), ended_at: None };
+    assert_eq!(
+        store.close_stream(&bid, t0()).await.unwrap(),
+        None,
+        "[{}] closed a stream that never opened",
+        b.kind
+    );
+    let s1 = Stream {
+        broadcaster_id: bid.clone(),
+        stream_id: ExternalId::parse("40001").unwrap(),
+        started_at: t0(),
+        ended_at: None,
+    };
     assert!(store.open_stream(&s1).await.unwrap());
-    assert!(!store.open_stream(&s1).await.unwrap(), "[{}] a redelivered stream.online opened twice", b.kind);
-    let closed = store.close_stream(&bid, t0() + Span::hours(3)).await.unwrap().unwrap();
+    assert!(
+        !store.open_stream(&s1).await.unwrap(),
+        "[{}] a redelivered stream.online opened twice",
+        b.kind
+    );
+    let closed = store
+        .close_stream(&bid, t0() + Span::hours(3))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(closed.ended_at, Some(t0() + Span::hours(3)));
     assert_eq!(closed.stream_id, s1.stream_id);
-    assert_eq!(store.close_stream(&bid, t0() + Span::hours(4)).await.unwrap(), None, "[{}] closed twice", b.kind);
-    let s2 = Stream { started_at: t0() + Span::days(1), stream_id: ExternalId::parse("40002").unwrap(), ..s1.clone() };
+    assert_eq!(
+        store
+            .close_stream(&bid, t0() + Span::hours(4))
+            .await
+            .unwrap(),
+        None,
+        "[{}] closed twice",
+        b.kind
+    );
+    let s2 = Stream {
+        started_at: t0() + Span::days(1),
+        stream_id: ExternalId::parse("40002").unwrap(),
+        ..s1.clone()
+    };
     store.open_stream(&s2).await.unwrap();
     assert_eq!(store.latest_stream(&bid).await.unwrap(), Some(s2.clone()));
     let other = BroadcasterId::parse("2003").unwrap();
@@ -417,22 +747,66 @@ async fn subscription_revocations_are_recorded_with_their_reason(b: TestBackend)
         updated_at: t0(),
     });
     store.put_broadcaster(&bc).await.unwrap();
-    assert_eq!(store.get_broadcaster(&bc.id).await.unwrap(), Some(bc.clone()), "[{}]", b.kind);
+    assert_eq!(
+        store.get_broadcaster(&bc.id).await.unwrap(),
+        Some(bc.clone()),
+        "[{}]",
+        b.kind
+    );
     let sub = bc.subscriptions[0].id.clone();
     store
-        .set_subscription_status(&bc.id, &sub, "stream.offline", SubscriptionStatus::Revoked, Some("authorization_revoked"), t0() + Span::hours(1))
+        .set_subscription_status(
+            &bc.id,
+            &sub,
+            "stream.offline",
+            SubscriptionStatus::Revoked,
+            Some("authorization_revoked"),
+            t0() + Span::hours(1),
+        )
         .await
         .unwrap();
     let got = store.get_broadcaster(&bc.id).await.unwrap().unwrap();
     assert_eq!(got.subscriptions.len(), 1);
     assert_eq!(got.subscriptions[0].status, SubscriptionStatus::Revoked);
-    assert_eq!(got.subscriptions[0].reason.as_deref(), Some("authorization_revoked"));
+    assert_eq!(
+        got.subscriptions[0].reason.as_deref(),
+        Some("authorization_revoked")
+    );
     // A subscription not yet known is added.
     let new_sub = ExternalId::parse("aaaa0000-161a-49f9-a165-0f21d7a4e1c4").unwrap();
-    store.set_subscription_status(&bc.id, &new_sub, "stream.online", SubscriptionStatus::Enabled, None, t0()).await.unwrap();
-    assert_eq!(store.get_broadcaster(&bc.id).await.unwrap().unwrap().subscriptions.len(), 2);
+    store
+        .set_subscription_status(
+            &bc.id,
+            &new_sub,
+            "stream.online",
+            SubscriptionStatus::Enabled,
+            None,
+            t0(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_broadcaster(&bc.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .subscriptions
+            .len(),
+        2
+    );
     let unknown = BroadcasterId::parse("9999").unwrap();
-    let err = store.set_subscription_status(&unknown, &sub, "stream.offline", SubscriptionStatus::Revoked, None, t0()).await.unwrap_err();
+    let err = store
+        .set_subscription_status(
+            &unknown,
+            &sub,
+            "stream.offline",
+            SubscriptionStatus::Revoked,
+            None,
+            t0(),
+        )
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "[{}] {err}", b.kind);
     assert_eq!(store.list_broadcasters().await.unwrap().len(), 1);
 }
@@ -442,58 +816,148 @@ async fn tokens_round_trip_encrypted_and_can_be_deleted(b: TestBackend) {
     let name = TokenRef::parse("twitch/broadcaster/3003").unwrap();
     let secret = r#"{"access_token":"tok-very-secret-1234","refresh_token":"ref-5678"}"#;
     assert!(vault.get_token(&name).await.unwrap().is_none());
-    vault.put_token(&name, &SecretString::from(secret.to_string())).await.unwrap();
-    assert_eq!(vault.get_token(&name).await.unwrap().unwrap().expose_secret(), secret, "[{}]", b.kind);
+    vault
+        .put_token(&name, &SecretString::from(secret.to_string()))
+        .await
+        .unwrap();
+    assert_eq!(
+        vault
+            .get_token(&name)
+            .await
+            .unwrap()
+            .unwrap()
+            .expose_secret(),
+        secret,
+        "[{}]",
+        b.kind
+    );
     let rotated = r#"{"access_token":"tok-2","refresh_token":"ref-rotated"}"#;
-    vault.put_token(&name, &SecretString::from(rotated.to_string())).await.unwrap();
-    assert_eq!(vault.get_token(&name).await.unwrap().unwrap().expose_secret(), rotated);
+    vault
+        .put_token(&name, &SecretString::from(rotated.to_string()))
+        .await
+        .unwrap();
+    assert_eq!(
+        vault
+            .get_token(&name)
+            .await
+            .unwrap()
+            .unwrap()
+            .expose_secret(),
+        rotated
+    );
     let other = TokenRef::parse("youtube/main").unwrap();
     assert!(vault.get_token(&other).await.unwrap().is_none());
     vault.delete_token(&name).await.unwrap();
     assert!(vault.get_token(&name).await.unwrap().is_none());
     vault.delete_token(&name).await.unwrap();
     // Encrypted at rest: the plaintext is nowhere in the backing store's raw records.
-    assert!(!harness::raw::store_contains(&b, "tok-2").await, "[{}] a token is stored in clear", b.kind);
+    assert!(
+        !harness::raw::store_contains(&b, "tok-2").await,
+        "[{}] a token is stored in clear",
+        b.kind
+    );
 }
 
 async fn delayed_messages_stay_invisible_until_due(b: TestBackend) {
     let q = &b.ports.queue;
-    q.send(QueueName::Collect, r#"{"n":1}"#, Duration::from_secs(2)).await.unwrap();
-    q.send(QueueName::Collect, r#"{"n":2}"#, Duration::ZERO).await.unwrap();
-    let now = q.receive(QueueName::Collect, 10, Duration::from_secs(30)).await.unwrap();
-    assert_eq!(now.iter().map(|d| d.body.as_str()).collect::<Vec<_>>(), [r#"{"n":2}"#], "[{}]", b.kind);
+    q.send(QueueName::Collect, r#"{"n":1}"#, Duration::from_secs(2))
+        .await
+        .unwrap();
+    q.send(QueueName::Collect, r#"{"n":2}"#, Duration::ZERO)
+        .await
+        .unwrap();
+    let now = q
+        .receive(QueueName::Collect, 10, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(
+        now.iter().map(|d| d.body.as_str()).collect::<Vec<_>>(),
+        [r#"{"n":2}"#],
+        "[{}]",
+        b.kind
+    );
     tokio::time::sleep(Duration::from_millis(2600)).await;
-    let later = q.receive(QueueName::Collect, 10, Duration::from_secs(30)).await.unwrap();
-    assert_eq!(later.iter().map(|d| d.body.as_str()).collect::<Vec<_>>(), [r#"{"n":1}"#], "[{}]", b.kind);
+    let later = q
+        .receive(QueueName::Collect, 10, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(
+        later.iter().map(|d| d.body.as_str()).collect::<Vec<_>>(),
+        [r#"{"n":1}"#],
+        "[{}]",
+        b.kind
+    );
     assert_eq!(later[0].receive_count, 1);
     // Queues are separate.
-    assert!(q.receive(QueueName::Download, 10, Duration::from_secs(30)).await.unwrap().is_empty());
+    assert!(q
+        .receive(QueueName::Download, 10, Duration::from_secs(30))
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 async fn an_undeleted_message_is_redelivered_after_its_visibility_timeout(b: TestBackend) {
     let q = &b.ports.queue;
-    q.send(QueueName::Download, "clip-1", Duration::ZERO).await.unwrap();
-    let first = q.receive(QueueName::Download, 1, Duration::from_secs(1)).await.unwrap();
+    q.send(QueueName::Download, "clip-1", Duration::ZERO)
+        .await
+        .unwrap();
+    let first = q
+        .receive(QueueName::Download, 1, Duration::from_secs(1))
+        .await
+        .unwrap();
     assert_eq!(first.len(), 1);
-    assert!(q.receive(QueueName::Download, 1, Duration::from_secs(1)).await.unwrap().is_empty(), "[{}] visible while in flight", b.kind);
+    assert!(
+        q.receive(QueueName::Download, 1, Duration::from_secs(1))
+            .await
+            .unwrap()
+            .is_empty(),
+        "[{}] visible while in flight",
+        b.kind
+    );
     let depth = q.depth(QueueName::Download).await.unwrap();
-    assert_eq!((depth.visible, depth.in_flight), (0, 1), "[{}] {depth:?}", b.kind);
+    assert_eq!(
+        (depth.visible, depth.in_flight),
+        (0, 1),
+        "[{}] {depth:?}",
+        b.kind
+    );
     tokio::time::sleep(Duration::from_millis(1600)).await;
-    let again = q.receive(QueueName::Download, 1, Duration::from_secs(30)).await.unwrap();
+    let again = q
+        .receive(QueueName::Download, 1, Duration::from_secs(30))
+        .await
+        .unwrap();
     assert_eq!(again.len(), 1, "[{}] not redelivered", b.kind);
-    assert_eq!((again[0].message_id.as_str(), again[0].receive_count), (first[0].message_id.as_str(), 2));
+    assert_eq!(
+        (again[0].message_id.as_str(), again[0].receive_count),
+        (first[0].message_id.as_str(), 2)
+    );
     // retry_after makes it come back after the given delay, not the visibility timeout.
-    q.retry_after(QueueName::Download, &again[0].receipt, Duration::ZERO).await.unwrap();
-    let third = q.receive(QueueName::Download, 1, Duration::from_secs(30)).await.unwrap();
-    assert_eq!(third.len(), 1, "[{}] retry_after(0) did not make it visible", b.kind);
+    q.retry_after(QueueName::Download, &again[0].receipt, Duration::ZERO)
+        .await
+        .unwrap();
+    let third = q
+        .receive(QueueName::Download, 1, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(
+        third.len(),
+        1,
+        "[{}] retry_after(0) did not make it visible",
+        b.kind
+    );
     assert_eq!(third[0].receive_count, 3);
 }
 
 async fn a_message_received_too_often_is_dead_lettered(b: TestBackend) {
     let q = &b.ports.queue;
-    q.send(QueueName::Analyze, "poison", Duration::ZERO).await.unwrap();
+    q.send(QueueName::Analyze, "poison", Duration::ZERO)
+        .await
+        .unwrap();
     for n in 1..=3 {
-        let got = q.receive(QueueName::Analyze, 1, Duration::from_secs(1)).await.unwrap();
+        let got = q
+            .receive(QueueName::Analyze, 1, Duration::from_secs(1))
+            .await
+            .unwrap();
         assert_eq!(got.len(), 1, "[{}] receive {n}", b.kind);
         assert_eq!(got[0].receive_count, n);
         tokio::time::sleep(Duration::from_millis(1300)).await;
@@ -501,27 +965,55 @@ async fn a_message_received_too_often_is_dead_lettered(b: TestBackend) {
     // The fourth receive finds it over the maximum: it moves to the dead-letter queue.
     let mut delivered = 0;
     for _ in 0..3 {
-        delivered += q.receive(QueueName::Analyze, 1, Duration::from_secs(1)).await.unwrap().len();
+        delivered += q
+            .receive(QueueName::Analyze, 1, Duration::from_secs(1))
+            .await
+            .unwrap()
+            .len();
     }
     assert_eq!(delivered, 0, "[{}] delivered past the maximum", b.kind);
     let depth = q.depth(QueueName::Analyze).await.unwrap();
-    assert_eq!((depth.visible, depth.in_flight, depth.dead), (0, 0, 1), "[{}] {depth:?}", b.kind);
+    assert_eq!(
+        (depth.visible, depth.in_flight, depth.dead),
+        (0, 0, 1),
+        "[{}] {depth:?}",
+        b.kind
+    );
 }
 
 async fn a_deleted_message_never_comes_back_and_old_receipts_are_stale(b: TestBackend) {
     let q = &b.ports.queue;
     q.send(QueueName::Edit, "a", Duration::ZERO).await.unwrap();
-    let d = q.receive(QueueName::Edit, 1, Duration::from_secs(1)).await.unwrap().remove(0);
+    let d = q
+        .receive(QueueName::Edit, 1, Duration::from_secs(1))
+        .await
+        .unwrap()
+        .remove(0);
     q.delete(QueueName::Edit, &d.receipt).await.unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert!(q.receive(QueueName::Edit, 10, Duration::from_secs(1)).await.unwrap().is_empty(), "[{}]", b.kind);
+    assert!(
+        q.receive(QueueName::Edit, 10, Duration::from_secs(1))
+            .await
+            .unwrap()
+            .is_empty(),
+        "[{}]",
+        b.kind
+    );
     let depth = q.depth(QueueName::Edit).await.unwrap();
     assert_eq!((depth.visible, depth.in_flight, depth.dead), (0, 0, 0));
 
     q.send(QueueName::Edit, "b", Duration::ZERO).await.unwrap();
-    let first = q.receive(QueueName::Edit, 1, Duration::from_secs(1)).await.unwrap().remove(0);
+    let first = q
+        .receive(QueueName::Edit, 1, Duration::from_secs(1))
+        .await
+        .unwrap()
+        .remove(0);
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let second = q.receive(QueueName::Edit, 1, Duration::from_secs(30)).await.unwrap().remove(0);
+    let second = q
+        .receive(QueueName::Edit, 1, Duration::from_secs(30))
+        .await
+        .unwrap()
+        .remove(0);
     assert_ne!(first.receipt, second.receipt);
     // SQS accepts deleting with an old receipt of a message received again, but changing its
     // visibility with one is refused; both backends refuse the latter.
@@ -529,28 +1021,65 @@ async fn a_deleted_message_never_comes_back_and_old_receipts_are_stale(b: TestBa
     // which answers `ReceiptHandleIsInvalid`; the SQS adapter maps that answer to StaleReceipt
     // (unit-tested in queue::sqs). So this assertion can only hold against a real SQS.
     if b.kind != "aws" {
-        assert!(q.retry_after(QueueName::Edit, &first.receipt, Duration::ZERO).await.is_err(), "[{}] stale receipt accepted", b.kind);
+        assert!(
+            q.retry_after(QueueName::Edit, &first.receipt, Duration::ZERO)
+                .await
+                .is_err(),
+            "[{}] stale receipt accepted",
+            b.kind
+        );
     }
     q.delete(QueueName::Edit, &second.receipt).await.unwrap();
 }
 
 async fn what_sqs_refuses_is_refused(b: TestBackend) {
     let q = &b.ports.queue;
-    assert!(q.send(QueueName::Publish, "x", Duration::from_secs(901)).await.is_err());
-    assert!(q.send(QueueName::Publish, &"x".repeat(256 * 1024 + 1), Duration::ZERO).await.is_err());
-    assert!(q.receive(QueueName::Publish, 11, Duration::from_secs(1)).await.is_err());
-    assert!(q.receive(QueueName::Publish, 0, Duration::from_secs(1)).await.is_err());
+    assert!(q
+        .send(QueueName::Publish, "x", Duration::from_secs(901))
+        .await
+        .is_err());
+    assert!(q
+        .send(
+            QueueName::Publish,
+            &"x".repeat(256 * 1024 + 1),
+            Duration::ZERO
+        )
+        .await
+        .is_err());
+    assert!(q
+        .receive(QueueName::Publish, 11, Duration::from_secs(1))
+        .await
+        .is_err());
+    assert!(q
+        .receive(QueueName::Publish, 0, Duration::from_secs(1))
+        .await
+        .is_err());
     let depth = q.depth(QueueName::Publish).await.unwrap();
-    assert_eq!(depth.visible + depth.in_flight, 0, "[{}] a refused message was queued", b.kind);
+    assert_eq!(
+        depth.visible + depth.in_flight,
+        0,
+        "[{}] a refused message was queued",
+        b.kind
+    );
 }
 
 async fn media_round_trip_of_200_mb_keeps_memory_bounded(b: TestBackend) {
-    let report = harness::media::round_trip_in_child(env!("CARGO_BIN_EXE_media-roundtrip"), &b, 200).await;
+    let report =
+        harness::media::round_trip_in_child(env!("CARGO_BIN_EXE_media-roundtrip"), &b, 200).await;
     eprintln!("[{}] 200 MB media round trip: {report}", b.kind);
-    assert!(report.identical, "[{}] the file came back different", b.kind);
+    assert!(
+        report.identical,
+        "[{}] the file came back different",
+        b.kind
+    );
     assert_eq!(report.bytes, 200 * 1024 * 1024);
     // Bounded means far below the file's size: a copy held in memory would need 200 MB.
-    assert!(report.peak_rss_mib < 96.0, "[{}] peak RSS {:.1} MiB", b.kind, report.peak_rss_mib);
+    assert!(
+        report.peak_rss_mib < 96.0,
+        "[{}] peak RSS {:.1} MiB",
+        b.kind,
+        report.peak_rss_mib
+    );
 }
 
 async fn media_can_be_sized_and_deleted(b: TestBackend) {
@@ -570,7 +1099,11 @@ async fn media_can_be_sized_and_deleted(b: TestBackend) {
     media.delete(&key).await.unwrap();
     assert_eq!(media.size(&key).await.unwrap(), None);
     let err = media.get_to_file(&key, &out).await.unwrap_err();
-    assert!(matches!(err, hilite::media::MediaError::NotFound(_)), "[{}] {err}", b.kind);
+    assert!(
+        matches!(err, hilite::media::MediaError::NotFound(_)),
+        "[{}] {err}",
+        b.kind
+    );
 }
 
 async fn a_presigned_url_serves_the_file_until_it_expires(b: TestBackend) {
@@ -580,7 +1113,10 @@ async fn a_presigned_url_serves_the_file_until_it_expires(b: TestBackend) {
     let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
     std::fs::write(&src, &body).unwrap();
     media.put_file(&key, &src, "video/mp4").await.unwrap();
-    let url = media.presign_get(&key, Duration::from_secs(2)).await.unwrap();
+    let url = media
+        .presign_get(&key, Duration::from_secs(2))
+        .await
+        .unwrap();
     let http = reqwest::Client::new();
     let resp = http.get(url.clone()).send().await.unwrap();
     assert_eq!(resp.status(), 200, "[{}]", b.kind);
@@ -590,16 +1126,28 @@ async fn a_presigned_url_serves_the_file_until_it_expires(b: TestBackend) {
     // S3 answers a forged signature with 403 (moto, which skips signature checks, with 404 for
     // the other key); either way the file is not served.
     let status = http.get(&tampered).send().await.unwrap().status().as_u16();
-    assert!(matches!(status, 403 | 404), "[{}] tampered URL answered {status}", b.kind);
+    assert!(
+        matches!(status, 403 | 404),
+        "[{}] tampered URL answered {status}",
+        b.kind
+    );
     if b.kind == "aws" {
         // moto does not enforce `X-Amz-Expires` (S3 does, with 403 "Request has expired"), so
         // on this backend the test checks that the URL carries the signed two-second limit.
-        let expires = url.query_pairs().find(|(k, _)| k == "X-Amz-Expires").map(|(_, v)| v.into_owned());
+        let expires = url
+            .query_pairs()
+            .find(|(k, _)| k == "X-Amz-Expires")
+            .map(|(_, v)| v.into_owned());
         assert_eq!(expires.as_deref(), Some("2"), "[{}] {url}", b.kind);
         return;
     }
     tokio::time::sleep(Duration::from_millis(3100)).await;
-    assert_eq!(http.get(url).send().await.unwrap().status(), 403, "[{}] served after expiry", b.kind);
+    assert_eq!(
+        http.get(url).send().await.unwrap().status(),
+        403,
+        "[{}] served after expiry",
+        b.kind
+    );
 }
 
 async fn the_store_reports_ready(b: TestBackend) {

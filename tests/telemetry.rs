@@ -37,20 +37,36 @@ fn tokens_and_the_eventsub_secret_never_appear_in_logs() {
         .with_writer(move || sink.clone())
         .finish();
     // A current-thread runtime, so every event of the test goes to this subscriber.
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     tracing::subscriber::with_default(subscriber, || {
         rt.block_on(async {
             let b = TestBackend::embedded(3).await;
             let name = TokenRef::parse("twitch/user/1001").unwrap();
-            b.ports.vault.put_token(&name, &SecretString::from(TOKEN.to_string())).await.unwrap();
+            b.ports
+                .vault
+                .put_token(&name, &SecretString::from(TOKEN.to_string()))
+                .await
+                .unwrap();
             let back = b.ports.vault.get_token(&name).await.unwrap().unwrap();
             assert_eq!(back.expose_secret(), TOKEN);
             tracing::info!(token = ?back, "a token value passed to a log macro by mistake");
 
-            let settings = WebhookSettings { secret: SecretString::from(SECRET.to_string()), collect_delay: std::time::Duration::ZERO };
+            let settings = WebhookSettings {
+                secret: SecretString::from(SECRET.to_string()),
+                collect_delay: std::time::Duration::ZERO,
+            };
             for d in [
                 signed("notification", "tel-1", Utc::now(), &offline("1001")),
-                signed_with("some-other-secret-xyz", "notification", "tel-2", Utc::now(), &offline("1001")),
+                signed_with(
+                    "some-other-secret-xyz",
+                    "notification",
+                    "tel-2",
+                    Utc::now(),
+                    &offline("1001"),
+                ),
                 signed("notification", "tel-3", Utc::now(), "{not json"),
             ] {
                 handle_webhook(&b.ports, &settings, &d.headers, &d.body).await;
@@ -61,7 +77,10 @@ fn tokens_and_the_eventsub_secret_never_appear_in_logs() {
         })
     });
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    assert!(logs.contains("refused a webhook delivery"), "the capture saw nothing: {logs}");
+    assert!(
+        logs.contains("refused a webhook delivery"),
+        "the capture saw nothing: {logs}"
+    );
     assert!(logs.contains("effective configuration"));
     for secret in [TOKEN, SECRET] {
         assert!(!logs.contains(secret), "a secret reached the logs:\n{logs}");

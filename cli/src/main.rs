@@ -77,8 +77,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Clips(cmd) => output::print(&admin::clips(&ports, cmd).await?),
         Command::Auth(cmd) => twitch::auth(&config, &ports, cmd).await,
         Command::Subscribe(args) => output::print(&twitch::subscribe(&config, &ports, args).await?),
-        Command::Subscriptions(cmd) => output::print(&twitch::subscriptions(&config, &ports, cmd).await?),
-        Command::Publish(args) => output::print(&publish::publish_now(&config, &ports, args).await?),
+        Command::Subscriptions(cmd) => {
+            output::print(&twitch::subscriptions(&config, &ports, cmd).await?)
+        }
+        Command::Publish(args) => {
+            output::print(&publish::publish_now(&config, &ports, args).await?)
+        }
         Command::Posts(cmd) => output::print(&publish::posts(&ports, cmd).await?),
         Command::Process(args) => output::print(&process::process(&config, &ports, args).await?),
     }

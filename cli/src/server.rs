@@ -5,11 +5,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::body::Bytes;
 use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use hilite::backend::Ports;
@@ -44,14 +44,23 @@ pub fn router(state: AppState, media: Option<Arc<FsMediaStore>>) -> Router {
 }
 
 /// `POST /webhooks/twitch`: Twitch EventSub deliveries, verified on the exact bytes received.
-async fn twitch_webhook(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn twitch_webhook(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     use hilite::pipeline::webhook::{handle_webhook, not_configured, WebhookSettings};
     let answer = match WebhookSettings::from_config(&state.config) {
         Some(settings) => handle_webhook(&state.ports, &settings, &headers, &body).await,
         None => not_configured(),
     };
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, [(header::CONTENT_TYPE, answer.content_type)], answer.body).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, answer.content_type)],
+        answer.body,
+    )
+        .into_response()
 }
 
 /// `GET /health`: 200 when the state store answers now, 503 with the reason when it does not.

@@ -248,16 +248,67 @@ async fn webhook_deliveries_through_serve_are_verified_and_enqueued_once() {
         }
     };
     let started = Utc::now() - Span::hours(2);
-    assert_eq!(post(signed("notification", "srv-on", Utc::now(), &online("1001", "777", started))).await, 204);
-    assert_eq!(post(signed("notification", "srv-off", Utc::now(), &offline("1001"))).await, 204);
-    assert_eq!(post(signed("notification", "srv-off", Utc::now(), &offline("1001"))).await, 204, "replay");
-    assert_eq!(post(signed_with("wrong-secret-123", "notification", "srv-x", Utc::now(), &offline("1001"))).await, 403);
+    assert_eq!(
+        post(signed(
+            "notification",
+            "srv-on",
+            Utc::now(),
+            &online("1001", "777", started)
+        ))
+        .await,
+        204
+    );
+    assert_eq!(
+        post(signed(
+            "notification",
+            "srv-off",
+            Utc::now(),
+            &offline("1001")
+        ))
+        .await,
+        204
+    );
+    assert_eq!(
+        post(signed(
+            "notification",
+            "srv-off",
+            Utc::now(),
+            &offline("1001")
+        ))
+        .await,
+        204,
+        "replay"
+    );
+    assert_eq!(
+        post(signed_with(
+            "wrong-secret-123",
+            "notification",
+            "srv-x",
+            Utc::now(),
+            &offline("1001")
+        ))
+        .await,
+        403
+    );
     let huge = format!("{{\"pad\":\"{}\"}}", "x".repeat(2 * 1024 * 1024));
-    assert_eq!(post(signed("notification", "srv-big", Utc::now(), &huge)).await, 413);
+    assert_eq!(
+        post(signed("notification", "srv-big", Utc::now(), &huge)).await,
+        413
+    );
 
     let ports = site.ports().await;
-    let stream = ports.store.latest_stream(&BroadcasterId::parse("1001").unwrap()).await.unwrap().unwrap();
+    let stream = ports
+        .store
+        .latest_stream(&BroadcasterId::parse("1001").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(stream.ended_at.is_some(), "{}", server.log());
     let depth = ports.queue.depth(QueueName::Collect).await.unwrap();
-    assert_eq!(depth.visible + depth.in_flight + depth.dead, 1, "{depth:?}\n{}", server.log());
+    assert_eq!(
+        depth.visible + depth.in_flight + depth.dead,
+        1,
+        "{depth:?}\n{}",
+        server.log()
+    );
 }

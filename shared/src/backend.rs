@@ -39,12 +39,19 @@ impl Ports {
         use crate::store::sqlite::{Database, SqliteStore};
 
         std::fs::create_dir_all(&config.local.data_dir).map_err(|e| {
-            anyhow::anyhow!("cannot create data directory {}: {e}", config.local.data_dir.display())
+            anyhow::anyhow!(
+                "cannot create data directory {}: {e}",
+                config.local.data_dir.display()
+            )
         })?;
         let db = Database::open(&config.local.database_path())?;
         Ok(Self {
             store: Arc::new(SqliteStore::new(db.clone())),
-            queue: Arc::new(SqliteQueue::new(db.clone(), config.queues.max_receives, clock.clone())),
+            queue: Arc::new(SqliteQueue::new(
+                db.clone(),
+                config.queues.max_receives,
+                clock.clone(),
+            )),
             media: Arc::new(FsMediaStore::open(
                 &config.local.media_dir(),
                 &config.local.media_signing_key_path(),
@@ -76,12 +83,18 @@ impl Ports {
             aws_sdk_s3::config::Builder::from(&sdk)
                 // Path-style addressing works with every endpoint, including local ones;
                 // AWS still serves it for existing buckets.
-                .force_path_style(std::env::var_os("AWS_ENDPOINT_URL").is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some())
+                .force_path_style(
+                    std::env::var_os("AWS_ENDPOINT_URL").is_some()
+                        || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some(),
+                )
                 .build(),
         );
         Ok(Self {
             store: Arc::new(DynamoStore::new(dynamo.clone(), config.aws.table.clone())),
-            queue: Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), config.aws.queues.clone())),
+            queue: Arc::new(SqsQueue::new(
+                aws_sdk_sqs::Client::new(&sdk),
+                config.aws.queues.clone(),
+            )),
             media: Arc::new(S3MediaStore::new(s3, config.aws.bucket.clone())),
             vault: Arc::new(KmsVault::new(
                 aws_sdk_kms::Client::new(&sdk),

@@ -86,7 +86,9 @@ pub struct LocalConfig {
 
 impl Default for LocalConfig {
     fn default() -> Self {
-        Self { data_dir: PathBuf::from("./data") }
+        Self {
+            data_dir: PathBuf::from("./data"),
+        }
     }
 }
 
@@ -228,7 +230,10 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { format: LogFormat::Pretty, level: "info".into() }
+        Self {
+            format: LogFormat::Pretty,
+            level: "info".into(),
+        }
     }
 }
 
@@ -267,7 +272,11 @@ impl Default for TwitchConfig {
             // Get Clips Download answers with URLs on production.assets.clips.twitchcdn.net
             // (https://dev.twitch.tv/docs/api/reference/#get-clips-download); clip media has
             // also been served from *.twitch.tv and *.jtvnw.net.
-            download_host_suffixes: vec![".twitchcdn.net".into(), ".twitch.tv".into(), ".jtvnw.net".into()],
+            download_host_suffixes: vec![
+                ".twitchcdn.net".into(),
+                ".twitch.tv".into(),
+                ".jtvnw.net".into(),
+            ],
             allow_insecure_download_hosts: false,
         }
     }
@@ -318,7 +327,11 @@ pub enum ConfigError {
     #[error("configuration file {0} not found")]
     MissingFile(PathBuf),
     #[error("configuration: {key} {problem} (from {source_name})")]
-    Invalid { key: &'static str, problem: String, source_name: String },
+    Invalid {
+        key: &'static str,
+        problem: String,
+        source_name: String,
+    },
 }
 
 impl Config {
@@ -337,7 +350,12 @@ impl Config {
         figment = figment.merge(Env::prefixed("HILITE_").split("__"));
         let config: Config = figment.extract().map_err(|e| {
             // One line per problem; figment names the key path and the provider it came from.
-            ConfigError::Parse(e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))
+            ConfigError::Parse(
+                e.into_iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
         })?;
         config.validate(&source_name)?;
         Ok(config)
@@ -357,32 +375,67 @@ impl Config {
         if self.pipeline.collect_delay_secs > 900 {
             return Err(invalid(
                 "pipeline.collect_delay_secs",
-                format!("is {}, over the 900 s SQS delay limit", self.pipeline.collect_delay_secs),
+                format!(
+                    "is {}, over the 900 s SQS delay limit",
+                    self.pipeline.collect_delay_secs
+                ),
             ));
         }
         if !(1..=168).contains(&self.pipeline.lookback_hours) {
-            return Err(invalid("pipeline.lookback_hours", "must be between 1 and 168".into()));
+            return Err(invalid(
+                "pipeline.lookback_hours",
+                "must be between 1 and 168".into(),
+            ));
         }
         if self.pipeline.max_download_bytes == 0 || self.pipeline.download_timeout_secs == 0 {
-            return Err(invalid("pipeline.max_download_bytes", "and pipeline.download_timeout_secs must be at least 1".into()));
+            return Err(invalid(
+                "pipeline.max_download_bytes",
+                "and pipeline.download_timeout_secs must be at least 1".into(),
+            ));
         }
         if self.twitch.request_timeout_secs == 0 {
-            return Err(invalid("twitch.request_timeout_secs", "must be at least 1".into()));
+            return Err(invalid(
+                "twitch.request_timeout_secs",
+                "must be at least 1".into(),
+            ));
         }
-        if let Some(bad) = self.twitch.download_host_suffixes.iter().find(|s| !s.starts_with('.') || s.len() < 3) {
+        if let Some(bad) = self
+            .twitch
+            .download_host_suffixes
+            .iter()
+            .find(|s| !s.starts_with('.') || s.len() < 3)
+        {
             // Without the leading dot, "twitch.tv" would also match "eviltwitch.tv".
-            return Err(invalid("twitch.download_host_suffixes", format!("entry {bad:?} must start with '.', e.g. \".twitchcdn.net\"")));
+            return Err(invalid(
+                "twitch.download_host_suffixes",
+                format!("entry {bad:?} must start with '.', e.g. \".twitchcdn.net\""),
+            ));
         }
-        self.render.validate().map_err(|(key, problem)| invalid(key, problem))?;
-        self.analysis.validate().map_err(|(key, problem)| invalid(key, problem))?;
+        self.render
+            .validate()
+            .map_err(|(key, problem)| invalid(key, problem))?;
+        self.analysis
+            .validate()
+            .map_err(|(key, problem)| invalid(key, problem))?;
         if self.pipeline.max_attempts == 0 {
-            return Err(invalid("pipeline.max_attempts", "must be at least 1".into()));
+            return Err(invalid(
+                "pipeline.max_attempts",
+                "must be at least 1".into(),
+            ));
         }
         if !(1..=1000).contains(&self.queues.max_receives) {
-            return Err(invalid("queues.max_receives", "must be between 1 and 1000 (the SQS range)".into()));
+            return Err(invalid(
+                "queues.max_receives",
+                "must be between 1 and 1000 (the SQS range)".into(),
+            ));
         }
-        if self.queues.visibility_timeout_secs == 0 || self.queues.visibility_timeout_secs > 12 * 3600 {
-            return Err(invalid("queues.visibility_timeout_secs", "must be between 1 and 43200".into()));
+        if self.queues.visibility_timeout_secs == 0
+            || self.queues.visibility_timeout_secs > 12 * 3600
+        {
+            return Err(invalid(
+                "queues.visibility_timeout_secs",
+                "must be between 1 and 43200".into(),
+            ));
         }
         if self.queues.workers == 0 || self.queues.workers > 64 {
             return Err(invalid("queues.workers", "must be between 1 and 64".into()));
@@ -391,11 +444,17 @@ impl Config {
             use secrecy::ExposeSecret;
             let s = secret.expose_secret();
             if !(10..=100).contains(&s.len()) || !s.is_ascii() {
-                return Err(invalid("twitch.eventsub_secret", "must be 10 to 100 ASCII characters (Twitch's rule)".into()));
+                return Err(invalid(
+                    "twitch.eventsub_secret",
+                    "must be 10 to 100 ASCII characters (Twitch's rule)".into(),
+                ));
             }
         }
         if self.backend == BackendKind::Aws {
-            for (key, value) in [("aws.table", &self.aws.table), ("aws.bucket", &self.aws.bucket)] {
+            for (key, value) in [
+                ("aws.table", &self.aws.table),
+                ("aws.bucket", &self.aws.bucket),
+            ] {
                 if value.is_empty() {
                     return Err(invalid(key, "must be set when backend = \"aws\"".into()));
                 }
@@ -417,7 +476,8 @@ mod tests {
     fn the_sample_file_loads_and_matches_the_defaults() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("hilite.toml", SAMPLE)?;
-            let c = Config::load(Some(Path::new("hilite.toml")), true).map_err(|e| e.to_string())?;
+            let c =
+                Config::load(Some(Path::new("hilite.toml")), true).map_err(|e| e.to_string())?;
             let d = Config::default();
             assert_eq!(c.local.data_dir, d.local.data_dir);
             assert_eq!(c.server.listen, d.server.listen);
@@ -433,7 +493,8 @@ mod tests {
             jail.create_file("hilite.toml", "[local]\ndata_dir = \"/from/file\"\n")?;
             jail.set_env("HILITE_LOCAL__DATA_DIR", "/from/env");
             jail.set_env("HILITE_SERVER__LISTEN", "127.0.0.1:9999");
-            let c = Config::load(Some(Path::new("hilite.toml")), true).map_err(|e| e.to_string())?;
+            let c =
+                Config::load(Some(Path::new("hilite.toml")), true).map_err(|e| e.to_string())?;
             assert_eq!(c.local.data_dir, PathBuf::from("/from/env"));
             assert_eq!(c.server.listen.port(), 9999);
             Ok(())
@@ -444,7 +505,9 @@ mod tests {
     fn a_bad_value_names_the_key_and_the_file() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("hilite.toml", "[pipeline]\nmax_attempts = \"three\"\n")?;
-            let err = Config::load(Some(Path::new("hilite.toml")), true).unwrap_err().to_string();
+            let err = Config::load(Some(Path::new("hilite.toml")), true)
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("pipeline.max_attempts"), "{err}");
             assert!(err.contains("hilite.toml"), "{err}");
             Ok(())
@@ -455,12 +518,22 @@ mod tests {
     fn out_of_range_values_are_refused_with_their_key() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("hilite.toml", "[pipeline]\ncollect_delay_secs = 1200\n")?;
-            let err = Config::load(Some(Path::new("hilite.toml")), true).unwrap_err().to_string();
-            assert!(err.contains("pipeline.collect_delay_secs") && err.contains("900"), "{err}");
+            let err = Config::load(Some(Path::new("hilite.toml")), true)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("pipeline.collect_delay_secs") && err.contains("900"),
+                "{err}"
+            );
             jail.create_file("h2.toml", "[twitch]\neventsub_secret = \"short\"\n")?;
-            let err = Config::load(Some(Path::new("h2.toml")), true).unwrap_err().to_string();
+            let err = Config::load(Some(Path::new("h2.toml")), true)
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("twitch.eventsub_secret"), "{err}");
-            assert!(!err.contains("short"), "the secret leaked into the error: {err}");
+            assert!(
+                !err.contains("short"),
+                "the secret leaked into the error: {err}"
+            );
             Ok(())
         });
     }
@@ -469,13 +542,20 @@ mod tests {
     fn unknown_keys_and_corrupt_files_are_errors() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("typo.toml", "[local]\ndata_dri = \"x\"\n")?;
-            let err = Config::load(Some(Path::new("typo.toml")), true).unwrap_err().to_string();
+            let err = Config::load(Some(Path::new("typo.toml")), true)
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("data_dri"), "{err}");
-            let mut f = std::fs::File::create(jail.directory().join("bad.toml")).map_err(|e| e.to_string())?;
+            let mut f = std::fs::File::create(jail.directory().join("bad.toml"))
+                .map_err(|e| e.to_string())?;
             f.write_all(b"[local\n").map_err(|e| e.to_string())?;
-            let err = Config::load(Some(Path::new("bad.toml")), true).unwrap_err().to_string();
+            let err = Config::load(Some(Path::new("bad.toml")), true)
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("bad.toml"), "{err}");
-            let err = Config::load(Some(Path::new("missing.toml")), true).unwrap_err().to_string();
+            let err = Config::load(Some(Path::new("missing.toml")), true)
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("missing.toml"), "{err}");
             Ok(())
         });
@@ -485,12 +565,23 @@ mod tests {
     fn download_host_suffixes_must_start_with_a_dot() {
         figment::Jail::expect_with(|jail| {
             // "twitch.tv" would also match "eviltwitch.tv".
-            jail.create_file("h.toml", "[twitch]\ndownload_host_suffixes = [\"twitch.tv\"]\n")?;
-            let err = Config::load(Some(Path::new("h.toml")), true).unwrap_err().to_string();
+            jail.create_file(
+                "h.toml",
+                "[twitch]\ndownload_host_suffixes = [\"twitch.tv\"]\n",
+            )?;
+            let err = Config::load(Some(Path::new("h.toml")), true)
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("twitch.download_host_suffixes"), "{err}");
             let c = Config::default();
-            assert!(!c.twitch.allow_insecure_download_hosts, "the test-only flag is off by default");
-            assert_eq!((c.pipeline.lookback_hours, c.pipeline.max_download_bytes), (12, 1 << 30));
+            assert!(
+                !c.twitch.allow_insecure_download_hosts,
+                "the test-only flag is off by default"
+            );
+            assert_eq!(
+                (c.pipeline.lookback_hours, c.pipeline.max_download_bytes),
+                (12, 1 << 30)
+            );
             Ok(())
         });
     }

@@ -20,7 +20,11 @@ pub fn init(config: &LogConfig) {
         .with_ansi(std::io::stderr().is_terminal());
     let result = match config.format {
         LogFormat::Pretty => builder.with_target(false).try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .try_init(),
     };
     // A subscriber already installed (tests) is fine.
     drop(result);

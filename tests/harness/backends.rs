@@ -23,9 +23,14 @@ impl TestBackend {
     /// SQLite and a folder in a fresh temp dir; media URLs served on a loopback port.
     pub async fn embedded(max_receives: u32) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
-        let mut config = Config { backend: BackendKind::Local, ..Config::default() };
+        let mut config = Config {
+            backend: BackendKind::Local,
+            ..Config::default()
+        };
         config.local.data_dir = dir.path().join("data");
         config.queues.max_receives = max_receives;
         config.server.public_url = format!("http://{addr}/").parse().expect("url");
@@ -43,9 +48,19 @@ impl TestBackend {
         });
         let env = vec![
             ("HILITE_BACKEND".into(), "local".into()),
-            ("HILITE_LOCAL__DATA_DIR".into(), config.local.data_dir.display().to_string()),
+            (
+                "HILITE_LOCAL__DATA_DIR".into(),
+                config.local.data_dir.display().to_string(),
+            ),
         ];
-        Self { kind: "embedded", ports, config, env, _dir: dir, _server: Some(server) }
+        Self {
+            kind: "embedded",
+            ports,
+            config,
+            env,
+            _dir: dir,
+            _server: Some(server),
+        }
     }
 
     /// Fresh, uniquely named resources on the shared moto server.
@@ -57,7 +72,10 @@ impl TestBackend {
             ("HILITE_BACKEND".into(), "aws".into()),
             ("HILITE_AWS__TABLE".into(), config.aws.table.clone()),
             ("HILITE_AWS__BUCKET".into(), config.aws.bucket.clone()),
-            ("HILITE_AWS__KMS_KEY_ID".into(), config.aws.kms_key_id.clone()),
+            (
+                "HILITE_AWS__KMS_KEY_ID".into(),
+                config.aws.kms_key_id.clone(),
+            ),
         ];
         for (name, url) in [
             ("COLLECT", &q.collect),
@@ -68,13 +86,25 @@ impl TestBackend {
         ] {
             env.push((format!("HILITE_AWS__QUEUES__{name}"), url.clone()));
         }
-        for var in ["AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"] {
+        for var in [
+            "AWS_ENDPOINT_URL",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_REGION",
+        ] {
             if let Ok(v) = std::env::var(var) {
                 env.push((var.into(), v));
             }
         }
         let dir = tempfile::tempdir().expect("temp dir");
-        Self { kind: "aws", ports, config, env, _dir: dir, _server: None }
+        Self {
+            kind: "aws",
+            ports,
+            config,
+            env,
+            _dir: dir,
+            _server: None,
+        }
     }
 
     /// A scratch folder for local files this test writes.

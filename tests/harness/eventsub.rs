@@ -1,7 +1,9 @@
 //! Building EventSub deliveries the way Twitch signs them, for the webhook tests and the demo.
 
 use chrono::{DateTime, Utc};
-use hilite::twitch::eventsub::{signature, HEADER_MESSAGE_ID, HEADER_MESSAGE_TYPE, HEADER_SIGNATURE, HEADER_TIMESTAMP};
+use hilite::twitch::eventsub::{
+    signature, HEADER_MESSAGE_ID, HEADER_MESSAGE_TYPE, HEADER_SIGNATURE, HEADER_TIMESTAMP,
+};
 use http::{HeaderMap, HeaderValue};
 
 pub const SECRET: &str = "hilite-test-eventsub-secret";
@@ -16,7 +18,13 @@ pub fn signed(message_type: &str, message_id: &str, at: DateTime<Utc>, body: &st
     signed_with(SECRET, message_type, message_id, at, body)
 }
 
-pub fn signed_with(secret: &str, message_type: &str, message_id: &str, at: DateTime<Utc>, body: &str) -> Delivery {
+pub fn signed_with(
+    secret: &str,
+    message_type: &str,
+    message_id: &str,
+    at: DateTime<Utc>,
+    body: &str,
+) -> Delivery {
     let ts = at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
     let sig = signature(secret.as_bytes(), message_id, &ts, body.as_bytes());
     let mut headers = HeaderMap::new();
@@ -25,7 +33,10 @@ pub fn signed_with(secret: &str, message_type: &str, message_id: &str, at: DateT
     headers.insert(HEADER_TIMESTAMP, v(&ts));
     headers.insert(HEADER_SIGNATURE, v(&sig));
     headers.insert(HEADER_MESSAGE_TYPE, v(message_type));
-    Delivery { headers, body: body.as_bytes().to_vec() }
+    Delivery {
+        headers,
+        body: body.as_bytes().to_vec(),
+    }
 }
 
 pub fn online(broadcaster: &str, stream_id: &str, started_at: DateTime<Utc>) -> String {

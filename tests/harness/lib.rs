@@ -4,8 +4,8 @@
 pub mod aws;
 pub mod backends;
 pub mod eventsub;
-pub mod fake_transcribe;
 pub mod fake_platforms;
+pub mod fake_transcribe;
 pub mod fake_twitch;
 pub mod fixtures;
 pub mod local;

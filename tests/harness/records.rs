@@ -43,7 +43,9 @@ pub fn account(name: &str, tz: &str) -> Account {
         broadcasters: vec![Login::parse("streamer_one").expect("login")],
         privacy: Privacy::Public,
         paused: false,
-        created_at: DateTime::parse_from_rfc3339("2026-11-01T12:00:00Z").expect("date").with_timezone(&Utc),
+        created_at: DateTime::parse_from_rfc3339("2026-11-01T12:00:00Z")
+            .expect("date")
+            .with_timezone(&Utc),
     }
 }
 
@@ -56,7 +58,9 @@ pub fn broadcaster(id: &str, login: &str) -> Broadcaster {
         token_user_id: None,
         subscriptions: Vec::new(),
         require_approval: false,
-        updated_at: DateTime::parse_from_rfc3339("2026-11-01T12:00:00Z").expect("date").with_timezone(&Utc),
+        updated_at: DateTime::parse_from_rfc3339("2026-11-01T12:00:00Z")
+            .expect("date")
+            .with_timezone(&Utc),
     }
 }
 
@@ -67,6 +71,8 @@ pub fn whitelist_entry(editor: &str, scope: WhitelistScope) -> WhitelistEntry {
         scope,
         active: true,
         notes: Some("trusted".into()),
-        added_at: DateTime::parse_from_rfc3339("2026-11-01T12:00:00Z").expect("date").with_timezone(&Utc),
+        added_at: DateTime::parse_from_rfc3339("2026-11-01T12:00:00Z")
+            .expect("date")
+            .with_timezone(&Utc),
     }
 }

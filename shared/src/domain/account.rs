@@ -22,7 +22,9 @@ impl std::str::FromStr for Privacy {
             "public" => Ok(Privacy::Public),
             "unlisted" => Ok(Privacy::Unlisted),
             "private" => Ok(Privacy::Private),
-            _ => Err(format!("unknown privacy {s:?} (one of: public, unlisted, private)")),
+            _ => Err(format!(
+                "unknown privacy {s:?} (one of: public, unlisted, private)"
+            )),
         }
     }
 }
@@ -35,8 +37,9 @@ pub struct TimeZoneName(String);
 impl TimeZoneName {
     pub fn parse(s: impl Into<String>) -> Result<Self, String> {
         let s = s.into();
-        s.parse::<chrono_tz::Tz>()
-            .map_err(|_| format!("unknown time zone {s:?} (use an IANA name such as Europe/Paris)"))?;
+        s.parse::<chrono_tz::Tz>().map_err(|_| {
+            format!("unknown time zone {s:?} (use an IANA name such as Europe/Paris)")
+        })?;
         Ok(Self(s))
     }
 

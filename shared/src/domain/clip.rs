@@ -340,7 +340,12 @@ mod tests {
     #[test]
     fn the_happy_path_is_allowed() {
         use ClipStatus::*;
-        for (a, b) in [(Pending, Downloaded), (Downloaded, Analyzed), (Analyzed, Edited), (Edited, Published)] {
+        for (a, b) in [
+            (Pending, Downloaded),
+            (Downloaded, Analyzed),
+            (Analyzed, Edited),
+            (Edited, Published),
+        ] {
             assert!(Transition::new(a, b).is_ok(), "{a} -> {b}");
         }
     }
@@ -348,7 +353,14 @@ mod tests {
     #[test]
     fn skipping_stages_or_going_back_is_illegal() {
         use ClipStatus::*;
-        for (a, b) in [(Pending, Edited), (Published, Pending), (Edited, Analyzed), (Skipped, Edited), (Published, Failed), (Pending, Pending)] {
+        for (a, b) in [
+            (Pending, Edited),
+            (Published, Pending),
+            (Edited, Analyzed),
+            (Skipped, Edited),
+            (Published, Failed),
+            (Pending, Pending),
+        ] {
             let err = Transition::new(a, b).unwrap_err();
             assert_eq!(err, IllegalTransition { from: a, to: b });
         }
@@ -366,8 +378,14 @@ mod tests {
     fn status_names_round_trip() {
         for st in ClipStatus::ALL {
             assert_eq!(st.as_str().parse::<ClipStatus>().unwrap(), st);
-            assert_eq!(serde_json::to_string(&st).unwrap(), format!("\"{}\"", st.as_str()));
+            assert_eq!(
+                serde_json::to_string(&st).unwrap(),
+                format!("\"{}\"", st.as_str())
+            );
         }
-        assert!("bogus".parse::<ClipStatus>().unwrap_err().contains("pending"));
+        assert!("bogus"
+            .parse::<ClipStatus>()
+            .unwrap_err()
+            .contains("pending"));
     }
 }

@@ -130,9 +130,19 @@ pub struct TokenRef(String);
 impl TokenRef {
     pub fn parse(value: impl Into<String>) -> Result<Self, InvalidId> {
         let value = value.into();
-        check("token reference", &value, 200, |c| slug_char(c) || c == '/', "only ASCII letters, digits, '-', '_' and '/' are allowed")?;
+        check(
+            "token reference",
+            &value,
+            200,
+            |c| slug_char(c) || c == '/',
+            "only ASCII letters, digits, '-', '_' and '/' are allowed",
+        )?;
         if value.split('/').any(str::is_empty) {
-            return Err(InvalidId { kind: "token reference", value, reason: "it has an empty segment" });
+            return Err(InvalidId {
+                kind: "token reference",
+                value,
+                reason: "it has an empty segment",
+            });
         }
         Ok(Self(value))
     }
@@ -248,10 +258,22 @@ mod tests {
 
     #[test]
     fn media_keys_cannot_escape_the_root() {
-        for bad in ["../etc/passwd", "raw/../../x", "/abs", "raw//x", "raw/./x", "raw/x/", "a\\b", "raw/x y"] {
+        for bad in [
+            "../etc/passwd",
+            "raw/../../x",
+            "/abs",
+            "raw//x",
+            "raw/./x",
+            "raw/x/",
+            "a\\b",
+            "raw/x y",
+        ] {
             assert!(MediaKey::parse(bad).is_err(), "{bad:?} was accepted");
         }
-        assert_eq!(MediaKey::source(&ClipId::parse("Abc").unwrap()).as_str(), "raw/Abc/source.mp4");
+        assert_eq!(
+            MediaKey::source(&ClipId::parse("Abc").unwrap()).as_str(),
+            "raw/Abc/source.mp4"
+        );
         assert!(MediaKey::rendered(&ClipId::parse("Abc").unwrap(), "short.mp4").is_ok());
         assert!(MediaKey::rendered(&ClipId::parse("Abc").unwrap(), "../x").is_err());
     }

@@ -12,6 +12,14 @@ pub use clip::{
     Attempts, Clip, ClipPatch, ClipStatus, ErrorEntry, IllegalTransition, MediaKeys, Score, Stage,
     Transition, Window,
 };
-pub use ids::{AccountName, BroadcasterId, ClipId, EditorId, ExternalId, InvalidId, Login, MediaKey, TokenRef, UserId};
-pub use publication::{Claim, Platform, PostResult, PostStatus, Publication, PublicationKey, ResumeHandles};
-pub use twitch::{editor_allowed, Broadcaster, Seen, Stream, Subscription, SubscriptionStatus, WhitelistEntry, WhitelistScope};
+pub use ids::{
+    AccountName, BroadcasterId, ClipId, EditorId, ExternalId, InvalidId, Login, MediaKey, TokenRef,
+    UserId,
+};
+pub use publication::{
+    Claim, Platform, PostResult, PostStatus, Publication, PublicationKey, ResumeHandles,
+};
+pub use twitch::{
+    editor_allowed, Broadcaster, Seen, Stream, Subscription, SubscriptionStatus, WhitelistEntry,
+    WhitelistScope,
+};

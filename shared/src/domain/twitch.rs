@@ -79,7 +79,11 @@ pub struct WhitelistEntry {
 }
 
 /// The editor whitelist as collect uses it: an empty active list accepts every clip (seed 000).
-pub fn editor_allowed(entries: &[WhitelistEntry], broadcaster: &BroadcasterId, editor: &EditorId) -> bool {
+pub fn editor_allowed(
+    entries: &[WhitelistEntry],
+    broadcaster: &BroadcasterId,
+    editor: &EditorId,
+) -> bool {
     let relevant: Vec<_> = entries
         .iter()
         .filter(|e| e.active)

@@ -27,7 +27,9 @@ struct Signature {
 
 /// Routes: `GET /media/{*key}?expires=…&sig=…`.
 pub fn router(store: Arc<FsMediaStore>) -> Router {
-    Router::new().route("/media/{*key}", get(fetch)).with_state(store)
+    Router::new()
+        .route("/media/{*key}", get(fetch))
+        .with_state(store)
 }
 
 async fn fetch(
@@ -43,7 +45,9 @@ async fn fetch(
     };
     let path = match store.verify(&key, signature.expires, &signature.sig) {
         Ok(path) => path,
-        Err(MediaError::NotFound(_)) => return (StatusCode::NOT_FOUND, "no such media").into_response(),
+        Err(MediaError::NotFound(_)) => {
+            return (StatusCode::NOT_FOUND, "no such media").into_response()
+        }
         Err(e) => {
             tracing::info!(key = %key, error = %e, "refused a media request");
             return (StatusCode::FORBIDDEN, "invalid or expired signature").into_response();

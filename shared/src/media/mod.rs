@@ -43,7 +43,12 @@ pub enum MediaError {
 #[async_trait]
 pub trait MediaStore: Send + Sync {
     /// Store the file at `path` under `key` (replacing any object there) and return its size.
-    async fn put_file(&self, key: &MediaKey, path: &Path, content_type: &str) -> Result<u64, MediaError>;
+    async fn put_file(
+        &self,
+        key: &MediaKey,
+        path: &Path,
+        content_type: &str,
+    ) -> Result<u64, MediaError>;
     /// Write the object to `path` (created or truncated) and return its size.
     async fn get_to_file(&self, key: &MediaKey, path: &Path) -> Result<u64, MediaError>;
     /// Delete; deleting what is not there is not an error.

@@ -42,7 +42,8 @@ pub fn parse<T: DeserializeOwned>(body: &str) -> Result<T, StageError> {
 
 /// Serialise a message for sending. These types always serialise; a failure is a bug.
 pub fn encode<T: Serialize>(msg: &T) -> String {
-    serde_json::to_string(msg).unwrap_or_else(|e| unreachable!("message types always serialise: {e}"))
+    serde_json::to_string(msg)
+        .unwrap_or_else(|e| unreachable!("message types always serialise: {e}"))
 }
 
 #[cfg(test)]
@@ -51,9 +52,18 @@ mod tests {
 
     #[test]
     fn unknown_fields_and_bad_ids_are_poison() {
-        assert!(matches!(parse::<ClipMessage>(r#"{"clip_id":"A","x":1}"#), Err(StageError::Poison(_))));
-        assert!(matches!(parse::<ClipMessage>(r#"{"clip_id":"../etc"}"#), Err(StageError::Poison(_))));
-        assert!(matches!(parse::<ClipMessage>("not json"), Err(StageError::Poison(_))));
+        assert!(matches!(
+            parse::<ClipMessage>(r#"{"clip_id":"A","x":1}"#),
+            Err(StageError::Poison(_))
+        ));
+        assert!(matches!(
+            parse::<ClipMessage>(r#"{"clip_id":"../etc"}"#),
+            Err(StageError::Poison(_))
+        ));
+        assert!(matches!(
+            parse::<ClipMessage>("not json"),
+            Err(StageError::Poison(_))
+        ));
         let m: ClipMessage = parse(r#"{"clip_id":"Abc_1"}"#).unwrap();
         assert_eq!(parse::<ClipMessage>(&encode(&m)).unwrap(), m);
     }

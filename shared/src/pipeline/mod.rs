@@ -35,7 +35,10 @@ pub enum StageError {
     Permanent(String),
     /// Try again no sooner than `until` (429 with a reset, a quota exhausted).
     #[error("rate limited until {until}: {reason}")]
-    RateLimited { until: DateTime<Utc>, reason: String },
+    RateLimited {
+        until: DateTime<Utc>,
+        reason: String,
+    },
     /// The message itself cannot be read; it is left for the dead-letter queue.
     #[error("malformed message: {0}")]
     Poison(String),

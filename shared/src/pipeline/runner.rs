@@ -20,7 +20,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(15 * 60);
 /// in [0.5, 1.0] so a burst of failures does not come back all at once.
 pub fn backoff(receive_count: u32) -> Duration {
     let exp = receive_count.saturating_sub(1).min(16);
-    let base = Duration::from_secs(10).saturating_mul(1u32 << exp).min(MAX_BACKOFF);
+    let base = Duration::from_secs(10)
+        .saturating_mul(1u32 << exp)
+        .min(MAX_BACKOFF);
     let factor = rand::thread_rng().gen_range(0.5..=1.0);
     base.mul_f64(factor)
 }
@@ -132,7 +134,9 @@ mod tests {
         for n in 1..40 {
             let b = backoff(n);
             assert!(b <= MAX_BACKOFF, "{n}: {b:?}");
-            let base = Duration::from_secs(10).saturating_mul(1u32 << (n - 1).min(16)).min(MAX_BACKOFF);
+            let base = Duration::from_secs(10)
+                .saturating_mul(1u32 << (n - 1).min(16))
+                .min(MAX_BACKOFF);
             assert!(b >= base / 2, "{n}: {b:?} under half of {base:?}");
         }
         assert!(backoff(1) <= Duration::from_secs(10));

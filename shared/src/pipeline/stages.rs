@@ -39,9 +39,17 @@ impl Pipeline {
             .unwrap_or_else(|e| panic!("cannot build the Twitch client: {e}"));
         let clip_fetcher = ClipFetcher::new(DownloadPolicy::from_config(&config))
             .unwrap_or_else(|e| panic!("cannot build the clip downloader: {e}"));
-        let platforms = Platforms::from_config(&config).unwrap_or_else(|e| panic!("cannot build the platform clients: {e}"));
+        let platforms = Platforms::from_config(&config)
+            .unwrap_or_else(|e| panic!("cannot build the platform clients: {e}"));
         let editor = Arc::new(super::edit::Editor::from_config(&config));
-        Self { ports, config, twitch: Arc::new(twitch), clip_fetcher: Arc::new(clip_fetcher), platforms: Arc::new(platforms), editor }
+        Self {
+            ports,
+            config,
+            twitch: Arc::new(twitch),
+            clip_fetcher: Arc::new(clip_fetcher),
+            platforms: Arc::new(platforms),
+            editor,
+        }
     }
 
     /// Run the stage of `queue` on one delivery.
@@ -49,11 +57,25 @@ impl Pipeline {
         match queue {
             QueueName::Collect => {
                 let msg: CollectMessage = parse(&delivery.body)?;
-                collect(&self.ports, &self.twitch, CollectSettings::from_config(&self.config), &msg).await.map(drop)
+                collect(
+                    &self.ports,
+                    &self.twitch,
+                    CollectSettings::from_config(&self.config),
+                    &msg,
+                )
+                .await
+                .map(drop)
             }
             QueueName::Download => {
                 let msg: ClipMessage = parse(&delivery.body)?;
-                download(&self.ports, &self.twitch, &self.clip_fetcher, self.config.pipeline.max_attempts, &msg).await
+                download(
+                    &self.ports,
+                    &self.twitch,
+                    &self.clip_fetcher,
+                    self.config.pipeline.max_attempts,
+                    &msg,
+                )
+                .await
             }
             QueueName::Analyze => {
                 let msg: ClipMessage = parse(&delivery.body)?;
@@ -87,5 +109,7 @@ impl Pipeline {
 // Only the analyze arm still has a build without its stage.
 #[cfg(not(feature = "analysis"))]
 fn not_built(queue: QueueName) -> StageError {
-    StageError::Poison(format!("this build has no {queue} stage yet; the message stays queued"))
+    StageError::Poison(format!(
+        "this build has no {queue} stage yet; the message stays queued"
+    ))
 }

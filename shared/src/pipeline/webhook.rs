@@ -18,7 +18,9 @@ use super::messages::{encode, CollectMessage};
 use crate::backend::Ports;
 use crate::domain::{BroadcasterId, ExternalId, Stream, SubscriptionStatus};
 use crate::queue::QueueName;
-use crate::twitch::eventsub::{self, Challenge, Notification, Refusal, Revocation, SignedHeaders, StreamOffline, StreamOnline};
+use crate::twitch::eventsub::{
+    self, Challenge, Notification, Refusal, Revocation, SignedHeaders, StreamOffline, StreamOnline,
+};
 
 /// Twitch's notifications are a few KiB; anything over this is refused unread.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -57,7 +59,11 @@ pub struct WebhookResponse {
 
 impl WebhookResponse {
     fn text(status: u16, body: impl Into<String>) -> Self {
-        Self { status, content_type: "text/plain; charset=utf-8", body: body.into() }
+        Self {
+            status,
+            content_type: "text/plain; charset=utf-8",
+            body: body.into(),
+        }
     }
     fn no_content() -> Self {
         Self::text(204, "")
@@ -76,9 +82,10 @@ pub async fn handle_webhook(
     }
     let now = ports.clock.now();
     let lookup = |name: &'static str| headers.get(name).and_then(|v| v.to_str().ok());
-    let signed = match SignedHeaders::from_lookup(lookup)
-        .and_then(|h| eventsub::verify(settings.secret.expose_secret().as_bytes(), &h, body, now).map(|at| (h, at)))
-    {
+    let signed = match SignedHeaders::from_lookup(lookup).and_then(|h| {
+        eventsub::verify(settings.secret.expose_secret().as_bytes(), &h, body, now)
+            .map(|at| (h, at))
+    }) {
         Ok(ok) => ok,
         Err(refusal) => return refuse(refusal),
     };
@@ -108,7 +115,11 @@ pub async fn handle_webhook(
     // Remembered past Twitch's 10-minute replay window, so a replay is refused as stale or
     // recognised as seen.
     let expires = sent_at + eventsub::MAX_AGE + chrono::Duration::minutes(5);
-    if let Err(e) = ports.store.remember_message(&message_id, expires, now).await {
+    if let Err(e) = ports
+        .store
+        .remember_message(&message_id, expires, now)
+        .await
+    {
         // The effects are done and idempotent; a redelivery would repeat them harmlessly.
         tracing::warn!(message_id = %message_id, error = %e, "could not remember a handled webhook message");
     }
@@ -171,9 +182,24 @@ async fn apply(
         Message::Revocation(r) => {
             let sub = r.subscription;
             tracing::warn!(subscription = %sub.id, kind = %sub.kind, reason = %sub.status, "Twitch revoked an EventSub subscription; run `hilite subscribe` again once fixed");
-            let broadcaster = sub.condition.get("broadcaster_user_id").and_then(|v| v.as_str()).and_then(|s| BroadcasterId::parse(s).ok());
+            let broadcaster = sub
+                .condition
+                .get("broadcaster_user_id")
+                .and_then(|v| v.as_str())
+                .and_then(|s| BroadcasterId::parse(s).ok());
             if let (Some(b), Ok(id)) = (broadcaster, ExternalId::parse(sub.id.clone())) {
-                match ports.store.set_subscription_status(&b, &id, &sub.kind, SubscriptionStatus::Revoked, Some(&sub.status), now).await {
+                match ports
+                    .store
+                    .set_subscription_status(
+                        &b,
+                        &id,
+                        &sub.kind,
+                        SubscriptionStatus::Revoked,
+                        Some(&sub.status),
+                        now,
+                    )
+                    .await
+                {
                     Ok(()) | Err(crate::store::StoreError::NotFound(_)) => {}
                     Err(e) => return Err(e.into()),
                 }
@@ -196,39 +222,78 @@ async fn notification(
 ) -> Result<WebhookResponse, ApplyError> {
     let bad = |what: &str| {
         tracing::info!(kind = %n.subscription.kind, "refused a notification with {what}");
-        Ok(WebhookResponse::text(400, format!("malformed event: {what}")))
+        Ok(WebhookResponse::text(
+            400,
+            format!("malformed event: {what}"),
+        ))
     };
     match n.subscription.kind.as_str() {
         "stream.online" => {
-            let Ok(e) = serde_json::from_value::<StreamOnline>(n.event.clone()) else { return bad("bad stream.online fields") };
-            let (Ok(broadcaster_id), Ok(stream_id)) = (BroadcasterId::parse(e.broadcaster_user_id), ExternalId::parse(e.id)) else {
+            let Ok(e) = serde_json::from_value::<StreamOnline>(n.event.clone()) else {
+                return bad("bad stream.online fields");
+            };
+            let (Ok(broadcaster_id), Ok(stream_id)) = (
+                BroadcasterId::parse(e.broadcaster_user_id),
+                ExternalId::parse(e.id),
+            ) else {
                 return bad("bad ids");
             };
-            let stream = Stream { broadcaster_id, stream_id, started_at: e.started_at, ended_at: None };
+            let stream = Stream {
+                broadcaster_id,
+                stream_id,
+                started_at: e.started_at,
+                ended_at: None,
+            };
             let new = ports.store.open_stream(&stream).await?;
             tracing::info!(broadcaster = %stream.broadcaster_id, stream = %stream.stream_id, new, "stream online");
             Ok(WebhookResponse::no_content())
         }
         "stream.offline" => {
-            let Ok(e) = serde_json::from_value::<StreamOffline>(n.event.clone()) else { return bad("bad stream.offline fields") };
-            let Ok(broadcaster_id) = BroadcasterId::parse(e.broadcaster_user_id) else { return bad("bad ids") };
+            let Ok(e) = serde_json::from_value::<StreamOffline>(n.event.clone()) else {
+                return bad("bad stream.offline fields");
+            };
+            let Ok(broadcaster_id) = BroadcasterId::parse(e.broadcaster_user_id) else {
+                return bad("bad ids");
+            };
             let collect = match ports.store.close_stream(&broadcaster_id, sent_at).await? {
-                Some(s) => CollectMessage { broadcaster_id, stream_id: Some(s.stream_id), started_at: Some(s.started_at), ended_at: sent_at },
+                Some(s) => CollectMessage {
+                    broadcaster_id,
+                    stream_id: Some(s.stream_id),
+                    started_at: Some(s.started_at),
+                    ended_at: sent_at,
+                },
                 None => match ports.store.latest_stream(&broadcaster_id).await? {
                     // Closed by an earlier delivery that may not have reached the queue.
-                    Some(s) if s.ended_at.is_some_and(|end| sent_at - end < REPEATED_OFFLINE_WINDOW) => CollectMessage {
-                        broadcaster_id,
-                        stream_id: Some(s.stream_id),
-                        started_at: Some(s.started_at),
-                        ended_at: s.ended_at.unwrap_or(sent_at),
-                    },
+                    Some(s)
+                        if s.ended_at
+                            .is_some_and(|end| sent_at - end < REPEATED_OFFLINE_WINDOW) =>
+                    {
+                        CollectMessage {
+                            broadcaster_id,
+                            stream_id: Some(s.stream_id),
+                            started_at: Some(s.started_at),
+                            ended_at: s.ended_at.unwrap_or(sent_at),
+                        }
+                    }
                     _ => {
                         tracing::info!(broadcaster = %broadcaster_id, "stream.offline without a recorded start; collect will find the start from the latest archive video");
-                        CollectMessage { broadcaster_id, stream_id: None, started_at: None, ended_at: sent_at }
+                        CollectMessage {
+                            broadcaster_id,
+                            stream_id: None,
+                            started_at: None,
+                            ended_at: sent_at,
+                        }
                     }
                 },
             };
-            ports.queue.send(QueueName::Collect, &encode(&collect), settings.collect_delay).await?;
+            ports
+                .queue
+                .send(
+                    QueueName::Collect,
+                    &encode(&collect),
+                    settings.collect_delay,
+                )
+                .await?;
             tracing::info!(broadcaster = %collect.broadcaster_id, delay_secs = settings.collect_delay.as_secs(), "stream offline; collect enqueued");
             Ok(WebhookResponse::no_content())
         }

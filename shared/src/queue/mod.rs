@@ -111,7 +111,12 @@ pub trait Queue: Send + Sync {
     ) -> Result<Vec<Delivery>, QueueError>;
     async fn delete(&self, queue: QueueName, receipt: &str) -> Result<(), QueueError>;
     /// Make a received message visible again after `delay` (backoff, rate-limit reset).
-    async fn retry_after(&self, queue: QueueName, receipt: &str, delay: Duration) -> Result<(), QueueError>;
+    async fn retry_after(
+        &self,
+        queue: QueueName,
+        receipt: &str,
+        delay: Duration,
+    ) -> Result<(), QueueError>;
     async fn depth(&self, queue: QueueName) -> Result<QueueDepth, QueueError>;
 }
 

@@ -139,7 +139,11 @@ pub trait StateStore: Send + Sync {
 
     // --- editor whitelist ---------------------------------------------------------------------
     async fn put_whitelist_entry(&self, entry: &WhitelistEntry) -> StoreResult<()>;
-    async fn remove_whitelist_entry(&self, scope: &WhitelistScope, editor: &EditorId) -> StoreResult<bool>;
+    async fn remove_whitelist_entry(
+        &self,
+        scope: &WhitelistScope,
+        editor: &EditorId,
+    ) -> StoreResult<bool>;
     async fn list_whitelist(&self) -> StoreResult<Vec<WhitelistEntry>>;
 
     // --- broadcasters and streams ---------------------------------------------------------------

@@ -60,7 +60,14 @@ impl<'a> SignedHeaders<'a> {
 
 /// The HMAC Twitch computes, as the `sha256=<hex>` header value.
 pub fn signature(secret: &[u8], message_id: &str, timestamp: &str, body: &[u8]) -> String {
-    format!("sha256={}", hex::encode(mac(secret, message_id, timestamp, body).finalize().into_bytes()))
+    format!(
+        "sha256={}",
+        hex::encode(
+            mac(secret, message_id, timestamp, body)
+                .finalize()
+                .into_bytes()
+        )
+    )
 }
 
 fn mac(secret: &[u8], message_id: &str, timestamp: &str, body: &[u8]) -> Hmac<Sha256> {
@@ -153,7 +160,12 @@ mod tests {
     const SECRET: &[u8] = b"s3cRe7-for-tests";
 
     fn headers<'a>(id: &'a str, ts: &'a str, sig: &'a str) -> SignedHeaders<'a> {
-        SignedHeaders { message_id: id, timestamp: ts, signature: sig, message_type: "notification" }
+        SignedHeaders {
+            message_id: id,
+            timestamp: ts,
+            signature: sig,
+            message_type: "notification",
+        }
     }
 
     #[test]
@@ -169,21 +181,48 @@ mod tests {
         let now = Utc::now();
         let ts = now.to_rfc3339();
         let sig = signature(SECRET, "m1", &ts, b"{\"a\":1}");
-        let refused = |h: SignedHeaders<'_>, body: &[u8], secret: &[u8]| verify(secret, &h, body, now).unwrap_err();
-        assert_eq!(refused(headers("m1", &ts, &sig), b"{\"a\":2}", SECRET), Refusal::BadSignature);
-        assert_eq!(refused(headers("m2", &ts, &sig), b"{\"a\":1}", SECRET), Refusal::BadSignature);
-        assert_eq!(refused(headers("m1", &ts, &sig), b"{\"a\":1}", b"other-secret"), Refusal::BadSignature);
-        assert_eq!(refused(headers("m1", &ts, "sha256=zz"), b"{\"a\":1}", SECRET), Refusal::BadSignature);
-        assert_eq!(refused(headers("m1", &ts, sig.trim_start_matches("sha256=")), b"{\"a\":1}", SECRET), Refusal::BadSignature);
+        let refused = |h: SignedHeaders<'_>, body: &[u8], secret: &[u8]| {
+            verify(secret, &h, body, now).unwrap_err()
+        };
+        assert_eq!(
+            refused(headers("m1", &ts, &sig), b"{\"a\":2}", SECRET),
+            Refusal::BadSignature
+        );
+        assert_eq!(
+            refused(headers("m2", &ts, &sig), b"{\"a\":1}", SECRET),
+            Refusal::BadSignature
+        );
+        assert_eq!(
+            refused(headers("m1", &ts, &sig), b"{\"a\":1}", b"other-secret"),
+            Refusal::BadSignature
+        );
+        assert_eq!(
+            refused(headers("m1", &ts, "sha256=zz"), b"{\"a\":1}", SECRET),
+            Refusal::BadSignature
+        );
+        assert_eq!(
+            refused(
+                headers("m1", &ts, sig.trim_start_matches("sha256=")),
+                b"{\"a\":1}",
+                SECRET
+            ),
+            Refusal::BadSignature
+        );
     }
 
     #[test]
     fn stale_and_future_timestamps_are_refused_even_when_signed() {
         let now = Utc::now();
-        for (offset, want) in [(Duration::minutes(-11), Refusal::Stale), (Duration::minutes(2), Refusal::FromTheFuture)] {
+        for (offset, want) in [
+            (Duration::minutes(-11), Refusal::Stale),
+            (Duration::minutes(2), Refusal::FromTheFuture),
+        ] {
             let ts = (now + offset).to_rfc3339();
             let sig = signature(SECRET, "m1", &ts, b"{}");
-            assert_eq!(verify(SECRET, &headers("m1", &ts, &sig), b"{}", now).unwrap_err(), want);
+            assert_eq!(
+                verify(SECRET, &headers("m1", &ts, &sig), b"{}", now).unwrap_err(),
+                want
+            );
         }
         let ts = (now - Duration::minutes(9)).to_rfc3339();
         let sig = signature(SECRET, "m1", &ts, b"{}");
@@ -192,15 +231,21 @@ mod tests {
 
     #[test]
     fn missing_headers_are_named() {
-        let got = SignedHeaders::from_lookup(|name| (name != HEADER_SIGNATURE).then_some("x")).unwrap_err();
+        let got = SignedHeaders::from_lookup(|name| (name != HEADER_SIGNATURE).then_some("x"))
+            .unwrap_err();
         assert_eq!(got, Refusal::MissingHeader(HEADER_SIGNATURE));
     }
 
     #[test]
     fn twitch_timestamps_with_nanoseconds_parse() {
         let ts = "2026-11-21T06:00:00.123456789Z";
-        let now = DateTime::parse_from_rfc3339(ts).unwrap().with_timezone(&Utc);
+        let now = DateTime::parse_from_rfc3339(ts)
+            .unwrap()
+            .with_timezone(&Utc);
         let sig = signature(SECRET, "m1", ts, b"x");
-        assert_eq!(verify(SECRET, &headers("m1", ts, &sig), b"x", now).unwrap(), now);
+        assert_eq!(
+            verify(SECRET, &headers("m1", ts, &sig), b"x", now).unwrap(),
+            now
+        );
     }
 }
