@@ -166,7 +166,13 @@ fn each_function_is_built_by_cargo_lambda_from_its_own_binary() {
             .flatten()
             .filter_map(|b| b.get("name")?.as_str())
             .collect();
-        assert_eq!(bins, [binary], "{id}: {}", manifest.display());
+        // The crate's other binaries (edit's `edit-job`, the Batch container's entry point) are
+        // not Lambda functions; the one named like the function must be there.
+        assert!(
+            bins.contains(&binary),
+            "{id}: no [[bin]] {binary} in {}: {bins:?}",
+            manifest.display()
+        );
     }
 }
 
