@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use chrono::Duration as Span;
 
+use super::attempts::record_failure;
 use super::messages::{encode, ClipMessage};
 use super::StageError;
 use crate::analysis::audio::{self, AudioError, AudioSignals};
@@ -96,7 +97,9 @@ pub async fn analyze(
             let verdict = decide(&clip, &signals, &other_views, None, &settings.analysis);
             finish(ports, &clip, verdict).await
         }
-        Err(e) => Err(record_failure(ports, &clip.id, settings.max_attempts, e).await),
+        Err(e) => {
+            Err(record_failure(ports, &clip.id, Stage::Analyze, settings.max_attempts, e).await)
+        }
     }
 }
 
@@ -288,62 +291,6 @@ fn audio_failure(e: AudioError) -> StageError {
     match e {
         AudioError::Open { .. } => StageError::Retryable(e.to_string()),
         _ => StageError::Permanent(e.to_string()),
-    }
-}
-
-/// Count the failure on the clip; fail it when the error is permanent or its attempts ran out.
-/// Returns what the queue should do with the message.
-async fn record_failure(
-    ports: &Ports,
-    clip: &ClipId,
-    max_attempts: u32,
-    error: StageError,
-) -> StageError {
-    let (message, permanent) = match &error {
-        StageError::RateLimited { .. } | StageError::Poison(_) => return error,
-        StageError::Permanent(m) => (m.clone(), true),
-        StageError::Retryable(m) => (m.clone(), false),
-    };
-    let now = ports.clock.now();
-    let counted = match ports
-        .store
-        .record_clip_failure(clip, ClipStatus::Downloaded, Stage::Analyze, &message, now)
-        .await
-    {
-        Ok(c) => c,
-        // Moved on meanwhile (another worker analysed it): nothing to count against it.
-        Err(StoreError::Conflict { .. }) => {
-            return StageError::Permanent(format!("{message} (the clip has moved on meanwhile)"))
-        }
-        Err(e) => {
-            return StageError::Retryable(format!(
-                "{message} (and the failure was not recorded: {e})"
-            ))
-        }
-    };
-    let attempts = counted.attempts.analyze;
-    if !permanent && attempts < max_attempts {
-        tracing::warn!(clip = %clip, attempts, max_attempts, error = %message, "analysis failed; it will be retried");
-        return error;
-    }
-    let reason = if permanent {
-        message
-    } else {
-        format!("gave up after {attempts} attempts: {message}")
-    };
-    tracing::warn!(clip = %clip, attempts, error = %reason, "analysis failed for good; the clip is failed");
-    let patch = ClipPatch {
-        failed_stage: Some(Stage::Analyze),
-        ..ClipPatch::default()
-    };
-    match Transition::new(ClipStatus::Downloaded, ClipStatus::Failed) {
-        Ok(t) => match ports.store.transition_clip(clip, t, patch, now).await {
-            Ok(_) | Err(StoreError::Conflict { .. }) => StageError::Permanent(reason),
-            Err(e) => StageError::Retryable(format!(
-                "{reason} (and the clip could not be marked failed: {e})"
-            )),
-        },
-        Err(e) => StageError::Permanent(format!("{reason} ({e})")),
     }
 }
 

@@ -18,6 +18,7 @@
 
 use std::time::Duration;
 
+use super::attempts::record_failure;
 use super::messages::{encode, ClipMessage};
 use super::StageError;
 use crate::backend::Ports;
@@ -52,7 +53,7 @@ pub async fn download(
     }
     match fetch(ports, twitch, fetcher, &clip).await {
         Ok((key, portrait)) => finish(ports, &clip, key, portrait).await,
-        Err(e) => Err(record_failure(ports, &clip.id, max_attempts, e).await),
+        Err(e) => Err(record_failure(ports, &clip.id, Stage::Download, max_attempts, e).await),
     }
 }
 
@@ -181,62 +182,6 @@ async fn enqueue_analyze(ports: &Ports, clip: &ClipId) -> Result<(), StageError>
         .send(QueueName::Analyze, &body, Duration::ZERO)
         .await
         .map_err(retry)
-}
-
-/// Count the failure on the clip; fail it when the error is permanent or its attempts ran out.
-/// Returns what the queue should do with the message.
-async fn record_failure(
-    ports: &Ports,
-    clip: &ClipId,
-    max_attempts: u32,
-    error: StageError,
-) -> StageError {
-    let (message, permanent) = match &error {
-        // Rate limits and unreadable messages are not the clip's failures.
-        StageError::RateLimited { .. } | StageError::Poison(_) => return error,
-        StageError::Permanent(m) => (m.clone(), true),
-        StageError::Retryable(m) => (m.clone(), false),
-    };
-    let now = ports.clock.now();
-    let counted = match ports
-        .store
-        .record_clip_failure(clip, ClipStatus::Pending, Stage::Download, &message, now)
-        .await
-    {
-        Ok(c) => c,
-        // Moved on meanwhile (another worker downloaded it): a redelivery will see that.
-        Err(e) => {
-            return StageError::Retryable(format!(
-                "{message} (and the failure was not recorded: {e})"
-            ))
-        }
-    };
-    let attempts = counted.attempts.download;
-    if !permanent && attempts < max_attempts {
-        tracing::warn!(clip = %clip, attempts, max_attempts, error = %message, "download failed; it will be retried");
-        return error;
-    }
-    let reason = if permanent {
-        message
-    } else {
-        format!("gave up after {attempts} attempts: {message}")
-    };
-    tracing::warn!(clip = %clip, attempts, error = %reason, "download failed for good; the clip is failed");
-    let patch = ClipPatch {
-        failed_stage: Some(Stage::Download),
-        ..ClipPatch::default()
-    };
-    let failed =
-        Transition::new(ClipStatus::Pending, ClipStatus::Failed).map_err(|e| e.to_string());
-    match failed {
-        Ok(t) => match ports.store.transition_clip(clip, t, patch, now).await {
-            Ok(_) | Err(StoreError::Conflict { .. }) => StageError::Permanent(reason),
-            Err(e) => StageError::Retryable(format!(
-                "{reason} (and the clip could not be marked failed: {e})"
-            )),
-        },
-        Err(e) => StageError::Permanent(format!("{reason} ({e})")),
-    }
 }
 
 fn no_token(who: &str) -> StageError {

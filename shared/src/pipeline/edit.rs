@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 
+use super::attempts::record_failure;
 use super::messages::ClipMessage;
 use super::StageError;
 use crate::backend::Ports;
@@ -100,7 +101,7 @@ pub async fn edit(ports: &Ports, editor: &Editor, msg: &ClipMessage) -> Result<(
     .await;
     match outcome {
         Ok(()) => Ok(()),
-        Err(e) => Err(record_failure(ports, &clip, editor.max_attempts, e).await),
+        Err(e) => Err(record_failure(ports, &clip.id, Stage::Edit, editor.max_attempts, e).await),
     }
 }
 
@@ -225,57 +226,6 @@ fn render_error(e: RenderError) -> StageError {
         StageError::Permanent(e.to_string())
     } else {
         StageError::Retryable(e.to_string())
-    }
-}
-
-/// Count the failure; fail the clip when the error is permanent or its attempts ran out.
-async fn record_failure(
-    ports: &Ports,
-    clip: &Clip,
-    max_attempts: u32,
-    error: StageError,
-) -> StageError {
-    let (message, permanent) = match &error {
-        StageError::RateLimited { .. } | StageError::Poison(_) => return error,
-        StageError::Permanent(m) => (m.clone(), true),
-        StageError::Retryable(m) => (m.clone(), false),
-    };
-    let now = ports.clock.now();
-    let counted = match ports
-        .store
-        .record_clip_failure(&clip.id, ClipStatus::Analyzed, Stage::Edit, &message, now)
-        .await
-    {
-        Ok(c) => c,
-        Err(e) => {
-            return StageError::Retryable(format!(
-                "{message} (and the failure was not recorded: {e})"
-            ))
-        }
-    };
-    let attempts = counted.attempts.edit;
-    if !permanent && attempts < max_attempts {
-        tracing::warn!(clip = %clip.id, attempts, max_attempts, error = %message, "edit failed; it will be retried");
-        return error;
-    }
-    let reason = if permanent {
-        message
-    } else {
-        format!("gave up after {attempts} attempts: {message}")
-    };
-    tracing::warn!(clip = %clip.id, attempts, error = %reason, "edit failed for good; the clip is failed");
-    let patch = ClipPatch {
-        failed_stage: Some(Stage::Edit),
-        ..ClipPatch::default()
-    };
-    match Transition::new(ClipStatus::Analyzed, ClipStatus::Failed) {
-        Ok(t) => match ports.store.transition_clip(&clip.id, t, patch, now).await {
-            Ok(_) | Err(StoreError::Conflict { .. }) => StageError::Permanent(reason),
-            Err(e) => StageError::Retryable(format!(
-                "{reason} (and the clip could not be marked failed: {e})"
-            )),
-        },
-        Err(e) => StageError::Permanent(format!("{reason} ({e})")),
     }
 }
 

@@ -5,6 +5,7 @@
 
 #[cfg(feature = "analysis")]
 pub mod analyze;
+pub mod attempts;
 pub mod collect;
 pub mod download;
 pub mod edit;
