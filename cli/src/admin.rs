@@ -254,6 +254,10 @@ pub async fn clips(ports: &Ports, cmd: ClipsCommand) -> anyhow::Result<String> {
                 .with_context(|| format!("no clip {id}"))?;
             Ok(format!("{}\n", serde_json::to_string_pretty(&clip)?))
         }
+        ClipsCommand::Retry { id } => {
+            let stage = hilite::pipeline::attempts::retry_failed(ports, &id).await?;
+            Ok(format!("clip {id} queued again for {stage}\n"))
+        }
     }
 }
 

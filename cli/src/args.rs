@@ -203,6 +203,8 @@ pub enum ClipsCommand {
     },
     /// Print one clip's full record as JSON.
     Show { id: ClipId },
+    /// Queue a failed clip again at the stage that failed, with that stage's attempts at zero.
+    Retry { id: ClipId },
 }
 
 fn parse_timezone(s: &str) -> Result<TimeZoneName, String> {

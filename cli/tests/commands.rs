@@ -312,3 +312,51 @@ async fn status_and_clips_show_what_the_store_and_queues_hold() {
     assert_eq!(shown["title"], "What a play");
     assert!(fails(hilite.run(&["clips", "show", "NoSuchClip"])).contains("no clip NoSuchClip"));
 }
+
+#[tokio::test]
+async fn clips_retry_brings_a_failed_clip_back_to_its_stage_and_refuses_others() {
+    use hilite::domain::{ClipStatus, Stage};
+    let site = LocalSite::new();
+    let ports = site.ports().await;
+    let mut failed = records::clip("GaveUpOnIt", "Failed analysis", Utc::now());
+    failed.status = ClipStatus::Failed;
+    failed.failed_stage = Some(Stage::Analyze);
+    failed.attempts.analyze = 3;
+    ports.store.insert_clip_if_absent(&failed).await.unwrap();
+    ports
+        .store
+        .insert_clip_if_absent(&records::clip("StillPending", "x", Utc::now()))
+        .await
+        .unwrap();
+    let hilite = Hilite::new(BIN, &site);
+
+    let said = ok(hilite.run(&["clips", "retry", "GaveUpOnIt"]));
+    assert!(said.contains("analyze"), "{said}");
+    let back = ports.store.get_clip(&failed.id).await.unwrap().unwrap();
+    assert_eq!(
+        (back.status, back.attempts.analyze, back.failed_stage),
+        (ClipStatus::Downloaded, 0, None)
+    );
+    let queued = ports
+        .queue
+        .receive(QueueName::Analyze, 10, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(queued.len(), 1);
+    assert!(queued[0].body.contains("GaveUpOnIt"), "{}", queued[0].body);
+
+    let refused = hilite.run(&["clips", "retry", "StillPending"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("not failed"));
+    let again = hilite.run(&["clips", "retry", "GaveUpOnIt"]);
+    assert!(
+        !again.status.success(),
+        "a retried clip is no longer failed"
+    );
+    assert!(ports
+        .queue
+        .receive(QueueName::Analyze, 10, Duration::from_secs(60))
+        .await
+        .unwrap()
+        .is_empty());
+}
