@@ -68,7 +68,14 @@ pub async fn run(config: Config, ports: Ports, args: ServeArgs) -> anyhow::Resul
 
     let shutdown = CancellationToken::new();
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
-    let handler: Arc<dyn StageHandler> = Arc::new(Pipeline::new(ports.clone(), config.clone()));
+    let pipeline = Pipeline::new(ports.clone(), config.clone());
+    // Each account's daily plan at its local time: EventBridge Scheduler's job in AWS.
+    let scheduler = tokio::spawn(hilite::pipeline::schedule::run_daily_plans(
+        pipeline.clone(),
+        hilite::pipeline::schedule::TICK,
+        shutdown.clone(),
+    ));
+    let handler: Arc<dyn StageHandler> = Arc::new(pipeline);
     let workers = spawn_workers(
         ports.queue.clone(),
         handler,
@@ -93,6 +100,9 @@ pub async fn run(config: Config, ports: Ports, args: ServeArgs) -> anyhow::Resul
     // The server may also stop on its own (an accept error): stop the workers either way.
     shutdown.cancel();
     let returned = workers.join().await;
+    if let Err(e) = scheduler.await {
+        tracing::warn!(error = %e, "the daily scheduler ended abnormally");
+    }
     tracing::info!(returned_to_queue = returned, "hilite serve stopped");
     served
 }

@@ -14,6 +14,7 @@ pub mod messages;
 pub mod plan;
 pub mod publish;
 pub mod runner;
+pub mod schedule;
 pub mod stages;
 pub mod webhook;
 pub mod worker;

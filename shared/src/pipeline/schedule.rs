@@ -1,0 +1,119 @@
+//! The daily plans on one machine: the in-process stand-in for the EventBridge Scheduler
+//! schedules that `hilite accounts add` creates in AWS. Each active account's plan runs when its
+//! local posting time (`next_run`, daylight saving handled) falls between two ticks. Accounts
+//! are read again every tick, so an added, paused or moved account takes effect without a
+//! restart. A run missed while `hilite serve` was down is not replayed, as an EventBridge
+//! schedule without a flexible window would not; `hilite publish --account NAME --now` runs
+//! one by hand.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
+
+use super::plan::{next_run, plan};
+use super::Pipeline;
+use crate::domain::Account;
+
+/// How often the scheduler looks at the clock: plans start within this of their time.
+pub const TICK: Duration = Duration::from_secs(30);
+
+/// The accounts whose daily time fell in `(after, until]`.
+pub fn due(accounts: &[Account], after: DateTime<Utc>, until: DateTime<Utc>) -> Vec<&Account> {
+    accounts
+        .iter()
+        .filter(|a| !a.paused && next_run(a, after) <= until)
+        .collect()
+}
+
+/// Run until `shutdown`: every `tick`, plan the accounts that became due.
+pub async fn run_daily_plans(pipeline: Pipeline, tick: Duration, shutdown: CancellationToken) {
+    let ports = &pipeline.ports;
+    let mut last = ports.clock.now();
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(tick) => {}
+        }
+        let now = ports.clock.now();
+        let accounts = match ports.store.list_accounts().await {
+            Ok(a) => a,
+            Err(e) => {
+                // Keep `last`: the same window is looked at again next tick.
+                tracing::warn!(error = %e, "cannot read the accounts; the daily plans wait");
+                continue;
+            }
+        };
+        for account in due(&accounts, last, now) {
+            match plan(ports, &pipeline.platforms, &account.name, now).await {
+                Ok(report) => {
+                    tracing::info!(account = %account.name, clips = report.clips.len(), enqueued = report.enqueued, "daily plan ran")
+                }
+                Err(e) => {
+                    tracing::warn!(account = %account.name, error = %e, "daily plan failed; `hilite publish --now` runs it by hand")
+                }
+            }
+        }
+        last = now;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{AccountName, Platform, Privacy, TimeZoneName};
+    use chrono::{NaiveTime, TimeZone};
+
+    fn account(name: &str, tz: &str, at: (u32, u32), paused: bool) -> Account {
+        Account {
+            name: AccountName::parse(name).unwrap(),
+            timezone: TimeZoneName::parse(tz).unwrap(),
+            post_at: NaiveTime::from_hms_opt(at.0, at.1, 0).unwrap(),
+            max_per_day: 3,
+            platforms: vec![Platform::Youtube],
+            broadcasters: vec![],
+            privacy: Privacy::Public,
+            paused,
+            created_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn an_account_is_due_once_when_its_local_time_passes() {
+        let paris = account("paris", "Europe/Paris", (17, 0), false);
+        let accounts = [paris];
+        // 17:00 in Paris on 2026-11-21 is 16:00 UTC (CET).
+        let t = |h, m, s| Utc.with_ymd_and_hms(2026, 11, 21, h, m, s).unwrap();
+        assert!(due(&accounts, t(15, 59, 0), t(15, 59, 30)).is_empty());
+        assert_eq!(due(&accounts, t(15, 59, 30), t(16, 0, 0)).len(), 1);
+        assert!(
+            due(&accounts, t(16, 0, 0), t(16, 0, 30)).is_empty(),
+            "due twice"
+        );
+    }
+
+    #[test]
+    fn summer_time_moves_the_utc_hour_and_paused_accounts_never_run() {
+        let accounts = [
+            account("ny", "America/New_York", (9, 30), false),
+            account("off", "America/New_York", (9, 30), true),
+        ];
+        // 09:30 in New York is 13:30 UTC in July (EDT) and 14:30 UTC in December (EST).
+        let july = Utc.with_ymd_and_hms(2026, 7, 1, 13, 30, 0).unwrap();
+        let december = Utc.with_ymd_and_hms(2026, 12, 1, 14, 30, 0).unwrap();
+        for at in [july, december] {
+            let names: Vec<_> = due(&accounts, at - chrono::Duration::seconds(30), at)
+                .iter()
+                .map(|a| a.name.to_string())
+                .collect();
+            assert_eq!(names, ["ny"], "{at}");
+        }
+        let wrong_hour = Utc.with_ymd_and_hms(2026, 7, 1, 14, 30, 0).unwrap();
+        assert!(due(
+            &accounts,
+            wrong_hour - chrono::Duration::seconds(30),
+            wrong_hour
+        )
+        .is_empty());
+    }
+}
