@@ -75,6 +75,12 @@ pub async fn run(config: Config, ports: Ports, args: ServeArgs) -> anyhow::Resul
         hilite::pipeline::schedule::TICK,
         shutdown.clone(),
     ));
+    // Not awaited at shutdown: it stops at the next await once `shutdown` is cancelled.
+    tokio::spawn(hilite::pipeline::schedule::run_token_validation(
+        pipeline.clone(),
+        hilite::pipeline::schedule::TOKEN_VALIDATION_EVERY,
+        shutdown.clone(),
+    ));
     let handler: Arc<dyn StageHandler> = Arc::new(pipeline);
     let workers = spawn_workers(
         ports.queue.clone(),

@@ -58,6 +58,34 @@ pub async fn run_daily_plans(pipeline: Pipeline, tick: Duration, shutdown: Cance
     }
 }
 
+/// How often `hilite serve` validates the stored Twitch user tokens. Twitch requires apps that
+/// use OAuth to validate their tokens at start-up and hourly:
+/// <https://dev.twitch.tv/docs/authentication/validate-tokens/>
+pub const TOKEN_VALIDATION_EVERY: Duration = Duration::from_secs(3600);
+
+/// Until `shutdown`: validate every broadcaster's stored token now and every `every` (a token
+/// that no longer works is logged at warn level by the validation itself).
+pub async fn run_token_validation(
+    pipeline: Pipeline,
+    every: Duration,
+    shutdown: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            checked = pipeline.twitch.validate_stored_tokens(&*pipeline.ports.store) => {
+                if let Err(e) = checked {
+                    tracing::warn!(error = %e, "cannot list the broadcasters to validate their Twitch tokens");
+                }
+            }
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
