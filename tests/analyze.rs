@@ -23,28 +23,7 @@ use hilite::pipeline::{ClipMessage, Pipeline, StageError};
 use hilite::queue::{Delivery, QueueName};
 use reqwest::Url;
 
-macro_rules! on_both_backends {
-    ($($body:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $body() {
-                    super::$body(harness::backends::TestBackend::embedded(3).await).await
-                }
-            )*
-        }
-        mod aws {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $body() {
-                    super::$body(harness::backends::TestBackend::aws(3).await).await
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+harness::on_both_backends!(
     a_downloaded_clip_is_analyzed_and_sent_to_edit_once,
     a_silent_clip_is_skipped_as_silent,
     a_clip_without_audio_fails_with_a_clear_reason,

@@ -14,29 +14,7 @@ use hilite::queue::QueueName;
 use hilite::store::StoreError;
 use secrecy::{ExposeSecret, SecretString};
 
-/// Generate one `#[tokio::test]` per backend for each listed body.
-macro_rules! contract {
-    ($($body:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $body() {
-                    super::$body(harness::backends::TestBackend::embedded(3).await).await
-                }
-            )*
-        }
-        mod aws {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $body() {
-                    super::$body(harness::backends::TestBackend::aws(3).await).await
-                }
-            )*
-        }
-    };
-}
-
-contract!(
+harness::on_both_backends!(
     inserting_a_clip_twice_keeps_the_first,
     of_two_concurrent_transitions_exactly_one_wins,
     an_illegal_transition_changes_nothing,

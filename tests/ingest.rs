@@ -14,14 +14,6 @@ use hilite::domain::{Broadcaster, BroadcasterId, ClipId, Login, TokenRef};
 use hilite::pipeline::{ClipMessage, Pipeline, StageError};
 use hilite::queue::{Delivery, QueueName};
 
-/// Run each listed test body once per backend.
-macro_rules! both_backends {
-    ($($body:ident),* $(,)?) => {
-        mod embedded { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $body() { super::$body(harness::backends::TestBackend::embedded(3).await).await } )* }
-        mod aws { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $body() { super::$body(harness::backends::TestBackend::aws(3).await).await } )* }
-    };
-}
-
 #[path = "ingest/client.rs"]
 mod client;
 #[path = "ingest/collect.rs"]

@@ -13,14 +13,7 @@ use hilite::pipeline::CollectMessage;
 use hilite::queue::QueueName;
 use secrecy::SecretString;
 
-macro_rules! both_backends {
-    ($($body:ident),* $(,)?) => {
-        mod embedded { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $body() { super::$body(harness::backends::TestBackend::embedded(3).await).await } )* }
-        mod aws { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $body() { super::$body(harness::backends::TestBackend::aws(3).await).await } )* }
-    };
-}
-
-both_backends!(
+harness::on_both_backends!(
     online_then_offline_records_the_stream_and_enqueues_one_collect_after_the_delay,
     a_replayed_message_id_has_no_effect,
     offline_without_online_enqueues_a_collect_that_finds_the_start,

@@ -13,3 +13,28 @@ pub mod media;
 pub mod moto;
 pub mod raw;
 pub mod records;
+
+/// One `#[tokio::test]` per backend for each listed async test body taking a
+/// [`backends::TestBackend`]: `embedded::<name>` and `aws::<name>`, so every result line says
+/// which backend it is for (DESIGN.md §1: one suite, both adapters).
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($body:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $body() {
+                    super::$body($crate::backends::TestBackend::embedded(3).await).await
+                }
+            )*
+        }
+        mod aws {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $body() {
+                    super::$body($crate::backends::TestBackend::aws(3).await).await
+                }
+            )*
+        }
+    };
+}

@@ -12,7 +12,7 @@ use hilite::queue::QueueName;
 
 use super::{minutes_ago, Site, BROADCASTER, STRANGER, TRUSTED};
 
-both_backends!(
+harness::on_both_backends!(
     collect_keeps_only_whitelisted_clips_and_enqueues_one_download_each,
     a_redelivered_collect_inserts_nothing_twice_and_leaves_no_pending_clip_unqueued,
     a_window_over_twitchs_1000_result_cap_is_split_and_merged,

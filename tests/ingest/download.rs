@@ -10,7 +10,7 @@ use hilite::queue::QueueName;
 
 use super::{minutes_ago, Site, BROADCASTER, TRUSTED};
 
-both_backends!(
+harness::on_both_backends!(
     download_prefers_the_portrait_version_and_hands_the_clip_to_analyze,
     a_redelivered_download_of_a_downloaded_clip_only_re_enqueues_analyze,
     foreign_hosts_plain_http_and_foreign_redirects_are_refused_at_once,

@@ -12,7 +12,7 @@ use hilite::twitch::tokens::load_user_token;
 use super::download::{last_error, pending};
 use super::{Site, BROADCASTER};
 
-both_backends!(
+harness::on_both_backends!(
     a_429_waits_for_its_reset_and_a_503_is_tried_once_more,
     an_expired_user_token_is_refreshed_and_the_rotated_refresh_token_stored,
     retries_running_out_fail_the_clip_with_the_reason,

@@ -16,7 +16,9 @@ use secrecy::SecretString;
 
 use super::{minutes_ago, Site, BROADCASTER, STRANGER, TRUSTED};
 
-both_backends!(signed_online_and_offline_bring_each_whitelisted_clip_into_the_media_store_once);
+harness::on_both_backends!(
+    signed_online_and_offline_bring_each_whitelisted_clip_into_the_media_store_once
+);
 
 /// Handle every visible delivery of `queue` through the pipeline and settle it like a worker.
 /// The first delivery of each batch is handled twice first, as a redelivery would.
