@@ -162,7 +162,9 @@ pub async fn thumbnail(
         .await
         .map(drop)
 }
-/// whisper models are trained on.
+
+/// Extract the window's sound as 16 kHz mono PCM WAV, the input format whisper models are
+/// trained on.
 pub async fn extract_speech(
     source: &Path,
     start: f64,
