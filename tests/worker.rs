@@ -261,3 +261,58 @@ async fn a_failing_queue_is_retried_with_growing_pauses_not_in_a_tight_loop() {
         .await
         .expect("a pause is cut short by shutdown");
 }
+
+#[tokio::test]
+async fn the_daily_schedule_plans_each_active_account_once_when_its_time_passes() {
+    use chrono::TimeZone;
+    use hilite::clock::ManualClock;
+    use std::sync::Mutex;
+
+    let site = harness::local::LocalSite::new();
+    // 16:59:00 UTC is 17:59 in Paris (CET): one minute before "main" posts at 18:00.
+    let clock = Arc::new(ManualClock::new(
+        chrono::Utc
+            .with_ymd_and_hms(2026, 11, 21, 16, 59, 0)
+            .unwrap(),
+    ));
+    let ports = site.ports_with_clock(clock.clone()).await;
+    let mut main = harness::records::account("main", "Europe/Paris");
+    main.post_at = chrono::NaiveTime::from_hms_opt(18, 0, 0).unwrap();
+    let mut paused = main.clone();
+    paused.name = hilite::domain::AccountName::parse("paused").unwrap();
+    paused.paused = true;
+    ports.store.put_account(&main).await.unwrap();
+    ports.store.put_account(&paused).await.unwrap();
+
+    let planned = Arc::new(Mutex::new(Vec::new()));
+    let shutdown = CancellationToken::new();
+    let seen = planned.clone();
+    let loop_ports = ports.clone();
+    let stop = shutdown.clone();
+    let schedule = tokio::spawn(async move {
+        hilite::pipeline::schedule::run_schedule(
+            &loop_ports,
+            Duration::from_millis(20),
+            stop,
+            |account, now| {
+                let seen = seen.clone();
+                async move { seen.lock().unwrap().push((account.name.to_string(), now)) }
+            },
+        )
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        planned.lock().unwrap().is_empty(),
+        "planned before its time"
+    );
+    clock.advance(chrono::Duration::minutes(2));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    clock.advance(chrono::Duration::hours(1));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    shutdown.cancel();
+    schedule.await.unwrap();
+    let planned = planned.lock().unwrap().clone();
+    let names: Vec<_> = planned.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["main"], "{planned:?}");
+}

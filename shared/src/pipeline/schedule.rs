@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::plan::{next_run, plan};
 use super::Pipeline;
+use crate::backend::Ports;
 use crate::domain::Account;
 
 /// How often the scheduler looks at the clock: plans start within this of their time.
@@ -28,7 +29,26 @@ pub fn due(accounts: &[Account], after: DateTime<Utc>, until: DateTime<Utc>) -> 
 
 /// Run until `shutdown`: every `tick`, plan the accounts that became due.
 pub async fn run_daily_plans(pipeline: Pipeline, tick: Duration, shutdown: CancellationToken) {
-    let ports = &pipeline.ports;
+    let pipeline = &pipeline;
+    run_schedule(&pipeline.ports, tick, shutdown, |account, now| async move {
+        match plan(&pipeline.ports, &pipeline.platforms, &account.name, now).await {
+            Ok(report) => tracing::info!(account = %account.name, clips = report.clips.len(), enqueued = report.enqueued, "daily plan ran"),
+            Err(e) => tracing::warn!(account = %account.name, error = %e, "daily plan failed; `hilite publish --now` runs it by hand"),
+        }
+    })
+    .await;
+}
+
+/// The clock-watching loop of [`run_daily_plans`], with what to do for a due account passed in.
+pub async fn run_schedule<F, Fut>(
+    ports: &Ports,
+    tick: Duration,
+    shutdown: CancellationToken,
+    on_due: F,
+) where
+    F: Fn(Account, DateTime<Utc>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     let mut last = ports.clock.now();
     loop {
         tokio::select! {
@@ -45,14 +65,7 @@ pub async fn run_daily_plans(pipeline: Pipeline, tick: Duration, shutdown: Cance
             }
         };
         for account in due(&accounts, last, now) {
-            match plan(ports, &pipeline.platforms, &account.name, now).await {
-                Ok(report) => {
-                    tracing::info!(account = %account.name, clips = report.clips.len(), enqueued = report.enqueued, "daily plan ran")
-                }
-                Err(e) => {
-                    tracing::warn!(account = %account.name, error = %e, "daily plan failed; `hilite publish --now` runs it by hand")
-                }
-            }
+            on_due(account.clone(), now).await;
         }
         last = now;
     }
