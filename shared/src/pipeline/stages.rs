@@ -1,8 +1,8 @@
 //! The entry point every runtime calls with one delivery from one queue: the Lambda functions
 //! (through `handle_sqs_event`) and `hilite serve`'s workers alike. It parses the queue's
-//! message type strictly and runs that queue's stage. A stage that this build does not have
-//! yet (they arrive one issue at a time) leaves the message in its queue: it is redelivered
-//! and finally dead-lettered, never dropped.
+//! message type strictly and runs that queue's stage. A build made without a stage's cargo
+//! feature (only `analysis` can be left out) leaves that queue's messages where they are: they
+//! are redelivered and finally dead-lettered, never dropped.
 
 use std::sync::Arc;
 
@@ -106,10 +106,10 @@ impl Pipeline {
     }
 }
 
-// Only the analyze arm still has a build without its stage.
+// Only the analyze stage sits behind a feature (`analysis`: symphonia and ebur128).
 #[cfg(not(feature = "analysis"))]
 fn not_built(queue: QueueName) -> StageError {
     StageError::Poison(format!(
-        "this build has no {queue} stage yet; the message stays queued"
+        "this build has no {queue} stage (cargo feature `analysis`); the message stays queued"
     ))
 }
