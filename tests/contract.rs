@@ -19,6 +19,7 @@ harness::on_both_backends!(
     of_two_concurrent_transitions_exactly_one_wins,
     an_illegal_transition_changes_nothing,
     a_transition_from_the_wrong_status_is_a_conflict,
+    a_clip_is_updated_in_place_only_while_in_its_status_and_keeps_the_edit_fields,
     failures_are_counted_per_stage_and_the_log_is_bounded,
     clips_are_listed_best_score_first_and_counted,
     of_two_concurrent_claims_exactly_one_wins,
@@ -146,6 +147,77 @@ async fn a_transition_from_the_wrong_status_is_a_conflict(b: TestBackend) {
         }
         other => panic!("[{}] expected a conflict, got {other}", b.kind),
     }
+}
+
+/// `update_clip` (the render job id) and the fields the edit stage adds (moderation, generated
+/// description and hashtags) round-trip through both stores.
+async fn a_clip_is_updated_in_place_only_while_in_its_status_and_keeps_the_edit_fields(
+    b: TestBackend,
+) {
+    let store = &b.ports.store;
+    let mut c = clip("InPlace", "t", t0());
+    c.status = ClipStatus::Analyzed;
+    store.insert_clip_if_absent(&c).await.unwrap();
+    let job = EditJob {
+        id: "4c7599ae-0a82-49aa-ba5a-4727fcce14a8".into(),
+        submitted_at: t0(),
+        attempts_before: 0,
+        failed: false,
+    };
+    let with_job = ClipPatch {
+        edit_job: Some(Some(job.clone())),
+        ..ClipPatch::default()
+    };
+    let updated = store
+        .update_clip(&c.id, ClipStatus::Analyzed, with_job.clone(), t0())
+        .await
+        .unwrap();
+    assert_eq!(
+        (updated.status, updated.edit_job.as_ref()),
+        (ClipStatus::Analyzed, Some(&job)),
+        "[{}]",
+        b.kind
+    );
+    let err = store
+        .update_clip(&c.id, ClipStatus::Downloaded, with_job, t0())
+        .await
+        .unwrap_err();
+    assert!(err.is_conflict(), "[{}] {err}", b.kind);
+
+    let moderation = Moderation {
+        category: Category::Hateful,
+        virality: Virality::Medium,
+        hateful: true,
+        target: Some("a group".into()),
+        justification: "why".into(),
+        risk: risk_score(Virality::Medium, true),
+        model: "m".into(),
+    };
+    let to_review = Transition::new(ClipStatus::Analyzed, ClipStatus::Review).unwrap();
+    let patch = ClipPatch {
+        generated_title: Some("Title".into()),
+        generated_description: Some("Description".into()),
+        generated_hashtags: Some(vec!["#one".into(), "#two".into()]),
+        moderation: Some(moderation.clone()),
+        ..ClipPatch::default()
+    };
+    let moved = store
+        .transition_clip(&c.id, to_review, patch, t0())
+        .await
+        .unwrap();
+    let stored = store.get_clip(&c.id).await.unwrap().unwrap();
+    assert_eq!(stored, moved, "[{}]", b.kind);
+    assert_eq!(stored.moderation, Some(moderation), "[{}]", b.kind);
+    assert_eq!(stored.generated_hashtags, ["#one", "#two"], "[{}]", b.kind);
+    assert_eq!(stored.generated_description.as_deref(), Some("Description"));
+    assert_eq!(
+        stored.edit_job,
+        Some(job),
+        "[{}] kept across the move",
+        b.kind
+    );
+    let in_review = store.list_clips(ClipStatus::Review, 10).await.unwrap();
+    assert_eq!(in_review.len(), 1, "[{}]", b.kind);
 }
 
 async fn failures_are_counted_per_stage_and_the_log_is_bounded(b: TestBackend) {
@@ -1130,4 +1202,104 @@ async fn a_presigned_url_serves_the_file_until_it_expires(b: TestBackend) {
 
 async fn the_store_reports_ready(b: TestBackend) {
     b.ports.store.ready().await.unwrap();
+}
+
+mod reopening_publications {
+    use super::*;
+    harness::on_both_backends!(
+        a_failed_publication_is_reopened_with_fresh_attempts_and_only_from_failed
+    );
+}
+
+async fn a_failed_publication_is_reopened_with_fresh_attempts_and_only_from_failed(b: TestBackend) {
+    let store = &b.ports.store;
+    let key = pub_key("Reopened", "main", Platform::Tiktok);
+    store
+        .create_publication_if_absent(&Publication::planned(key.clone(), t0()))
+        .await
+        .unwrap();
+    // Reopening what has not failed is a conflict that changes nothing.
+    let err = store
+        .reopen_publication(&key, &ResumeHandles::default(), t0())
+        .await
+        .unwrap_err();
+    assert!(err.is_conflict(), "[{}] {err:?}", b.kind);
+    let Claim::Claimed(p) = store
+        .claim_publication(&key, Span::minutes(10), t0())
+        .await
+        .unwrap()
+    else {
+        panic!("[{}] could not claim", b.kind)
+    };
+    let token = p.claim_token.clone().unwrap();
+    let saved = ResumeHandles {
+        upload_session: Some("https://upload.example/session".into()),
+        publish_id: Some("v_pub_failed".into()),
+        container_id: None,
+    };
+    store
+        .save_publication_progress(&key, &token, &saved, t0())
+        .await
+        .unwrap();
+    store
+        .release_publication(
+            &key,
+            &token,
+            "FAILED: file_format_check_failed",
+            false,
+            t0(),
+        )
+        .await
+        .unwrap();
+    let keep = ResumeHandles {
+        upload_session: saved.upload_session.clone(),
+        ..ResumeHandles::default()
+    };
+    let later = t0() + Span::days(1);
+    let reopened = store.reopen_publication(&key, &keep, later).await.unwrap();
+    assert_eq!(
+        (reopened.status, reopened.attempts, &reopened.resume),
+        (PostStatus::Pending, 0, &keep),
+        "[{}]",
+        b.kind
+    );
+    assert_eq!(
+        reopened.last_error.as_deref(),
+        Some("FAILED: file_format_check_failed"),
+        "[{}] the last error is kept until the next attempt",
+        b.kind
+    );
+    assert_eq!(
+        store.get_publication(&key).await.unwrap().unwrap(),
+        reopened,
+        "[{}] what was returned is what is stored",
+        b.kind
+    );
+    assert!(
+        matches!(
+            store
+                .claim_publication(&key, Span::minutes(10), later)
+                .await
+                .unwrap(),
+            Claim::Claimed(_)
+        ),
+        "[{}] a reopened publication is claimable",
+        b.kind
+    );
+    // Uploading under a claim: reopening is refused.
+    let err = store
+        .reopen_publication(&key, &ResumeHandles::default(), later)
+        .await
+        .unwrap_err();
+    assert!(err.is_conflict(), "[{}] {err:?}", b.kind);
+    let missing = pub_key("NeverPlanned", "main", Platform::Tiktok);
+    let err = store
+        .reopen_publication(&missing, &ResumeHandles::default(), later)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::NotFound(_)),
+        "[{}] {err:?}",
+        b.kind
+    );
 }

@@ -4,12 +4,19 @@
 //! its dead-letter queue and a visibility timeout that fits its consumer, every event source
 //! reports partial batch failures, the bucket's lifecycle does the cleanup, every failure point has
 //! an alarm, and no role grants an action on every resource. It deploys nothing; `make lint-infra`
-//! runs cfn-lint and checkov on the same file.
+//! runs cfn-lint and checkov on the same file. The Makefile's AWS targets are checked as `make -n`
+//! prints them.
 
+#[path = "infra/cost.rs"]
+mod cost;
 #[path = "infra/environment.rs"]
 mod environment;
+#[path = "infra/makefile.rs"]
+mod makefile;
 #[path = "infra/queues.rs"]
 mod queues;
+#[path = "infra/schedules.rs"]
+mod schedules;
 #[path = "infra/storage.rs"]
 mod storage;
 #[path = "infra/template.rs"]

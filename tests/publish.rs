@@ -1,6 +1,9 @@
-//! The publish stage against strict fakes of YouTube, TikTok and Instagram (embedded backend):
-//! uploads that resume, faults that never make a second post, token refreshes (a rotating
-//! refresh token and a revoked one), videos and apps a platform would refuse, and the plan.
+//! The publish stage against strict fakes of YouTube, TikTok and Instagram, the key paths on
+//! both backends (`harness::on_both_backends!`): uploads that resume, faults that never make a
+//! second post, token refreshes (a rotating refresh token and a revoked one), videos and apps a
+//! platform would refuse (`posting`); the daily plan, its retry of failed posts and the
+//! accounts' post text (`plan`); and the accounts' EventBridge Scheduler schedules on moto
+//! (`schedules`). This file holds the world they share.
 
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
@@ -21,6 +24,13 @@ use hilite::platforms::youtube::YouTube;
 use hilite::platforms::Publisher;
 use rand::{Rng, SeedableRng};
 use tokio::sync::OnceCell;
+
+#[path = "publish/plan.rs"]
+mod plan;
+#[path = "publish/posting.rs"]
+mod posting;
+#[path = "publish/schedules.rs"]
+mod schedules;
 
 const UNIT: u64 = 16 * 1024;
 const TT_SCALE: u64 = 64;
@@ -91,8 +101,7 @@ struct World {
     account: AccountName,
 }
 
-async fn world(platforms_on: &[Platform]) -> World {
-    let mut b = TestBackend::embedded(3).await;
+async fn world(mut b: TestBackend, platforms_on: &[Platform]) -> World {
     let clock = Arc::new(ManualClock::new(Utc::now()));
     b.ports.clock = clock.clone();
     let rules = ChunkRules::scaled_down(TT_SCALE);
@@ -167,12 +176,24 @@ impl World {
     }
 
     async fn clip_scored(&self, id: &str, portrait: bool, score: f64) -> ClipId {
+        self.clip_with(id, portrait, |c| {
+            c.score = Some(Score {
+                total: score,
+                parts: Default::default(),
+            })
+        })
+        .await
+    }
+
+    /// An edited clip with its short, changed by `edit` before it is stored.
+    async fn clip_with(&self, id: &str, portrait: bool, edit: impl FnOnce(&mut Clip)) -> ClipId {
         let mut c = records::clip(id, &format!("title-{id}"), Utc::now());
         c.status = ClipStatus::Edited;
         c.score = Some(Score {
-            total: score,
+            total: 50.0,
             parts: Default::default(),
         });
+        edit(&mut c);
         let key = MediaKey::rendered(&c.id, "short.mp4").expect("key");
         self.b
             .ports
@@ -277,285 +298,4 @@ impl World {
 
 fn rng(seed: u64) -> rand::rngs::StdRng {
     rand::rngs::StdRng::seed_from_u64(seed)
-}
-
-#[tokio::test]
-async fn a_clip_is_posted_once_to_each_platform_and_then_published() {
-    let w = world(&Platform::ALL).await;
-    let clip = w.clip("alpha", true).await;
-    for p in Platform::ALL {
-        let msg = w.plan_one(&clip, p).await;
-        w.drive(&msg, &mut rng(1), 0.0).await.expect("posted");
-        let done = w.publication(&msg).await;
-        assert!(done.platform_video_id.is_some(), "{p}: {done:?}");
-        assert_eq!(w.posts_of(p.as_str(), &clip), 1, "{p}");
-        // A duplicate delivery changes nothing.
-        publish(&w.b.ports, &w.platforms, &msg)
-            .await
-            .expect("duplicate");
-        assert_eq!(w.posts_of(p.as_str(), &clip), 1, "{p}");
-    }
-    let c = w.b.ports.store.get_clip(&clip).await.unwrap().unwrap();
-    assert_eq!(c.status, ClipStatus::Published);
-}
-
-#[tokio::test]
-async fn a_youtube_upload_cut_mid_chunk_resumes_from_the_range_youtube_reports() {
-    let w = world(&[Platform::Youtube]).await;
-    let clip = w.clip("bravo", true).await;
-    let size = std::fs::metadata(video(true).await).unwrap().len();
-    w.fake.with(|s| {
-        s.faults.extend([
-            Fault::Pass,
-            Fault::Pass,
-            Fault::Drop,
-            Fault::Pass,
-            Fault::ServerError,
-        ])
-    });
-    let msg = w.plan_one(&clip, Platform::Youtube).await;
-    w.drive(&msg, &mut rng(2), 0.0).await.expect("posted");
-    let (sessions, bytes) = w.fake.with(|s| (s.yt_sessions_started, s.bytes["youtube"]));
-    assert_eq!(sessions, 1, "the upload restarted instead of resuming");
-    assert!(
-        bytes < size + 4 * UNIT,
-        "{bytes} bytes sent for a {size}-byte file"
-    );
-    assert_eq!(w.posts_of("youtube", &clip), 1);
-    assert_eq!(
-        w.b.ports
-            .store
-            .get_clip(&clip)
-            .await
-            .unwrap()
-            .unwrap()
-            .status,
-        ClipStatus::Published
-    );
-}
-
-#[tokio::test]
-async fn answers_lost_after_the_platform_accepted_never_make_a_second_post() {
-    let w = world(&Platform::ALL).await;
-    let clip = w.clip("charlie", true).await;
-    let size = std::fs::metadata(video(true).await).unwrap().len();
-    let rules = ChunkRules::scaled_down(TT_SCALE);
-    let tt_chunks = ChunkPlan::new(size, rules.min + 1000, rules)
-        .unwrap()
-        .total_chunk_count as usize;
-    let schedules = [
-        // YouTube: every chunk (the last included) lands but its answer is lost.
-        (
-            Platform::Youtube,
-            [vec![Fault::Pass], vec![Fault::CrashAfterAccept; 30]].concat(),
-        ),
-        // TikTok: the last chunk completes the post but its answer is lost.
-        (
-            Platform::Tiktok,
-            [vec![Fault::Pass; tt_chunks], vec![Fault::CrashAfterAccept]].concat(),
-        ),
-        // Instagram: media_publish publishes but its answer is lost.
-        (
-            Platform::Instagram,
-            vec![Fault::Pass, Fault::CrashAfterAccept],
-        ),
-    ];
-    for (p, schedule) in schedules {
-        w.fake.with(|s| s.faults.extend(schedule));
-        let msg = w.plan_one(&clip, p).await;
-        w.drive(&msg, &mut rng(3), 0.0).await.expect("posted");
-        w.fake.with(|s| s.faults.clear());
-        assert_eq!(w.posts_of(p.as_str(), &clip), 1, "{p}");
-    }
-}
-
-#[tokio::test]
-async fn over_many_random_fault_schedules_nothing_is_posted_twice_and_every_post_is_recorded() {
-    let faults = [
-        Fault::Pass,
-        Fault::Pass,
-        Fault::RateLimit,
-        Fault::ServerError,
-        Fault::Drop,
-        Fault::CrashAfterAccept,
-    ];
-    for seed in 0..12u64 {
-        let w = world(&Platform::ALL).await;
-        let mut r = rng(seed);
-        let clips = [
-            w.clip(&format!("s{seed}x1"), true).await,
-            w.clip(&format!("s{seed}x2"), true).await,
-        ];
-        let schedule: Vec<Fault> = (0..r.gen_range(5..40))
-            .map(|_| faults[r.gen_range(0..faults.len())])
-            .collect();
-        w.fake.with(|s| s.faults.extend(schedule.iter().copied()));
-        for clip in &clips {
-            for p in Platform::ALL {
-                let msg = w.plan_one(clip, p).await;
-                let outcome = w.drive(&msg, &mut r, 0.2).await;
-                let publication = w.publication(&msg).await;
-                let posts = w.posts_of(p.as_str(), clip);
-                assert!(
-                    posts <= 1,
-                    "seed {seed}: {p} {clip} posted {posts} times ({schedule:?})"
-                );
-                match publication.status {
-                    PostStatus::Success => {
-                        assert_eq!(posts, 1, "seed {seed}: recorded but never posted")
-                    }
-                    PostStatus::Failed => {
-                        assert_eq!(
-                            posts, 0,
-                            "seed {seed}: posted but recorded failed: {publication:?}"
-                        );
-                        assert!(
-                            publication.last_error.is_some() && outcome.is_err(),
-                            "seed {seed}: failed without a reason"
-                        );
-                    }
-                    other => panic!("seed {seed}: {p} {clip} left {other:?}"),
-                }
-            }
-        }
-    }
-}
-
-#[tokio::test]
-async fn a_rotated_tiktok_refresh_token_is_stored_and_used_for_the_next_refresh() {
-    let w = world(&[Platform::Tiktok]).await;
-    let clip = w.clip("delta", true).await;
-    // The first call that changes anything finds its token expired.
-    w.fake.with(|s| s.faults.push_back(Fault::ExpireToken));
-    let msg = w.plan_one(&clip, Platform::Tiktok).await;
-    w.drive(&msg, &mut rng(4), 0.0)
-        .await
-        .expect("posted after a refresh");
-    let stored = oauth::load(w.b.ports.vault.as_ref(), Platform::Tiktok, &w.account)
-        .await
-        .unwrap()
-        .unwrap();
-    let current = w.fake.with(|s| s.refresh["tiktok"].clone());
-    assert_eq!(stored.expose_refresh_token(), Some(current.as_str()));
-    assert_ne!(current, "tiktok-refresh-0", "the fake rotated nothing");
-    // The next refresh must use the rotated token (the old one is dead).
-    let again = w.clip("echo", true).await;
-    w.fake.with(|s| s.faults.push_back(Fault::ExpireToken));
-    let msg = w.plan_one(&again, Platform::Tiktok).await;
-    w.drive(&msg, &mut rng(5), 0.0)
-        .await
-        .expect("posted after a second refresh");
-    assert_eq!(w.fake.with(|s| s.refreshes), 2);
-}
-
-#[tokio::test]
-async fn a_revoked_token_fails_that_platform_marks_it_unhealthy_and_others_still_post() {
-    let w = world(&[Platform::Youtube, Platform::Tiktok]).await;
-    let clip = w.clip("foxtrot", true).await;
-    w.fake.with(|s| {
-        s.revoked.push("youtube");
-        s.faults.push_back(Fault::ExpireToken);
-    });
-    let yt = w.plan_one(&clip, Platform::Youtube).await;
-    let err = w
-        .drive(&yt, &mut rng(6), 0.0)
-        .await
-        .expect_err("youtube cannot post");
-    assert!(err.to_string().contains("invalid_grant"), "{err}");
-    let health = oauth::health(w.b.ports.vault.as_ref(), Platform::Youtube, &w.account)
-        .await
-        .unwrap();
-    assert!(
-        !health.connected && health.refresh_error.is_some(),
-        "{health:?}"
-    );
-    let tt = w.plan_one(&clip, Platform::Tiktok).await;
-    w.drive(&tt, &mut rng(7), 0.0)
-        .await
-        .expect("tiktok still posts");
-    assert_eq!(w.posts_of("youtube", &clip), 0);
-    assert_eq!(
-        w.b.ports
-            .store
-            .get_clip(&clip)
-            .await
-            .unwrap()
-            .unwrap()
-            .status,
-        ClipStatus::Edited,
-        "not everywhere yet"
-    );
-}
-
-#[tokio::test]
-async fn a_video_a_platform_would_reject_fails_at_once_with_the_reason_and_sends_nothing() {
-    let w = world(&[Platform::Youtube]).await;
-    let clip = w.clip("golf", false).await;
-    let msg = w.plan_one(&clip, Platform::Youtube).await;
-    let err = publish(&w.b.ports, &w.platforms, &msg)
-        .await
-        .expect_err("landscape is not a Short");
-    assert!(
-        matches!(err, StageError::Permanent(ref m) if m.contains("not vertical")),
-        "{err}"
-    );
-    let p = w.publication(&msg).await;
-    assert_eq!(p.status, PostStatus::Failed);
-    assert!(p.last_error.unwrap().contains("not vertical"));
-    assert_eq!(w.fake.with(|s| s.yt_sessions_started), 0);
-}
-
-#[tokio::test]
-async fn an_unaudited_tiktok_app_is_detected_and_said() {
-    let w = world(&[Platform::Tiktok]).await;
-    let clip = w.clip("hotel", true).await;
-    w.fake
-        .with(|s| s.tiktok_privacy_options = vec!["SELF_ONLY".into()]);
-    let msg = w.plan_one(&clip, Platform::Tiktok).await;
-    let err = w
-        .drive(&msg, &mut rng(8), 0.0)
-        .await
-        .expect_err("cannot post publicly");
-    assert!(err.to_string().contains("unaudited"), "{err}");
-    assert_eq!(w.posts_of("tiktok", &clip), 0);
-}
-
-#[tokio::test]
-async fn the_plan_takes_the_best_clips_up_to_the_daily_maximum_once() {
-    let w = world(&Platform::ALL).await;
-    for (id, score) in [("india", 10.0), ("juliet", 90.0), ("kilo", 50.0)] {
-        w.clip_scored(id, true, score).await;
-    }
-    let mut account =
-        w.b.ports
-            .store
-            .get_account(&w.account)
-            .await
-            .unwrap()
-            .unwrap();
-    account.max_per_day = 2;
-    w.b.ports.store.put_account(&account).await.unwrap();
-    let first = plan(&w.b.ports, &w.platforms, &w.account, w.clock.now())
-        .await
-        .expect("plan");
-    assert_eq!(
-        first.clips,
-        ["juliet", "kilo"],
-        "best score first: {first:?}"
-    );
-    assert_eq!(first.enqueued, 6);
-    let again = plan(&w.b.ports, &w.platforms, &w.account, w.clock.now())
-        .await
-        .expect("plan again");
-    let pubs =
-        w.b.ports
-            .store
-            .list_publications(None, Some(&w.account))
-            .await
-            .unwrap();
-    assert_eq!(
-        pubs.len(),
-        6,
-        "a second plan the same day adds no clip: {again:?}"
-    );
 }

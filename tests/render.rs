@@ -478,6 +478,49 @@ async fn a_high_frame_rate_source_is_capped_at_60_fps() {
     assert_eq!(out.report.output_fps, 60.0);
 }
 
+/// A 4K 60 fps source (a streamer's top quality) in the blur layout with captions: the short
+/// is 1080×1920, keeps the 60 fps, lasts the window, and its captions are burned in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_4k_60_fps_source_becomes_a_1080x1920_short_at_60_fps() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = make_source(
+        dir.path(),
+        "uhd.mp4",
+        Source {
+            width: 3840,
+            height: 2160,
+            fps: 60,
+            secs: 2,
+            audio: true,
+        },
+    );
+    let info = ffprobe(&src);
+    assert_eq!(stream(&info, "video")["width"], 3840, "the fixture is 4K");
+    let fake = FakeTranscribe::start(known_words()).await;
+    let transcriber = api_transcriber(&fake, Some(API_KEY));
+    let out = render(
+        &input(&src, Some((0.5, 2.0)), LayoutKind::Blur),
+        &config(),
+        &*transcriber,
+        dir.path(),
+    )
+    .await
+    .expect("render");
+    let v = stream(&ffprobe(&out.short), "video").clone();
+    assert_eq!(
+        (v["width"].as_u64(), v["height"].as_u64()),
+        (Some(1080), Some(1920))
+    );
+    assert_eq!(v["avg_frame_rate"], "60/1");
+    assert_eq!(out.report.output_fps, 60.0);
+    assert!(
+        (num(&v["duration"]) - 1.5).abs() <= 1.0 / 60.0 + 1e-6,
+        "{}",
+        v["duration"]
+    );
+    assert!(out.report.captions > 0, "the words became captions");
+}
+
 #[tokio::test]
 async fn a_source_without_audio_or_a_corrupt_file_is_refused_with_a_clear_reason() {
     let dir = tempfile::tempdir().unwrap();

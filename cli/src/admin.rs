@@ -1,115 +1,14 @@
-//! The admin commands for accounts, the editor whitelist and clips. Each runs against the
-//! ports, so it works the same on both backends; each returns the text to print. Values are
-//! already parsed into domain types by `args`; this module only reads and writes records.
+//! The admin commands for the editor whitelist and clips (accounts are in `accounts`). Each
+//! runs against the ports, so it works the same on both backends; each returns the text to
+//! print. Values are already parsed into domain types by `args`; this module only reads and
+//! writes records.
 
 use anyhow::Context;
 use hilite::backend::Ports;
-use hilite::domain::{Account, ClipStatus, Privacy, WhitelistEntry, WhitelistScope};
+use hilite::domain::{ClipStatus, WhitelistEntry, WhitelistScope};
 
-use crate::args::{AccountAdd, AccountsCommand, ClipsCommand, WhitelistCommand};
+use crate::args::{ClipsCommand, WhitelistCommand};
 use crate::output::table;
-
-pub async fn accounts(ports: &Ports, cmd: AccountsCommand) -> anyhow::Result<String> {
-    let store = &ports.store;
-    match cmd {
-        AccountsCommand::Add(a) => {
-            if store
-                .get_account(&a.name)
-                .await
-                .context("cannot read accounts")?
-                .is_some()
-            {
-                anyhow::bail!(
-                    "account {} exists already; remove it first to change it",
-                    a.name
-                );
-            }
-            let account = new_account(a, ports);
-            store
-                .put_account(&account)
-                .await
-                .context("cannot store the account")?;
-            Ok(format!(
-                "added account {}: up to {} a day at {} {} on {}\n",
-                account.name,
-                account.max_per_day,
-                account.post_at.format("%H:%M"),
-                account.timezone.as_str(),
-                join(&account.platforms),
-            ))
-        }
-        AccountsCommand::List => {
-            let accounts = store
-                .list_accounts()
-                .await
-                .context("cannot list accounts")?;
-            if accounts.is_empty() {
-                return Ok("no accounts (add one with `hilite accounts add`)\n".into());
-            }
-            let rows: Vec<Vec<String>> = accounts
-                .iter()
-                .map(|a| {
-                    vec![
-                        a.name.to_string(),
-                        a.timezone.as_str().to_string(),
-                        a.post_at.format("%H:%M").to_string(),
-                        a.max_per_day.to_string(),
-                        join(&a.platforms),
-                        if a.broadcasters.is_empty() {
-                            "(all)".into()
-                        } else {
-                            join(&a.broadcasters)
-                        },
-                        privacy_name(a.privacy).into(),
-                        if a.paused {
-                            "paused".into()
-                        } else {
-                            "active".into()
-                        },
-                    ]
-                })
-                .collect();
-            Ok(table(
-                &[
-                    "name",
-                    "timezone",
-                    "at",
-                    "per day",
-                    "platforms",
-                    "broadcasters",
-                    "privacy",
-                    "state",
-                ],
-                &rows,
-            ))
-        }
-        AccountsCommand::Remove { name } => {
-            if store
-                .remove_account(&name)
-                .await
-                .context("cannot remove the account")?
-            {
-                Ok(format!("removed account {name}\n"))
-            } else {
-                anyhow::bail!("no account named {name}")
-            }
-        }
-    }
-}
-
-fn new_account(a: AccountAdd, ports: &Ports) -> Account {
-    Account {
-        name: a.name,
-        timezone: a.timezone,
-        post_at: a.at,
-        max_per_day: a.max_per_day,
-        platforms: a.platforms,
-        broadcasters: a.broadcasters,
-        privacy: a.privacy,
-        paused: false,
-        created_at: ports.clock.now(),
-    }
-}
 
 pub async fn whitelist(ports: &Ports, cmd: WhitelistCommand) -> anyhow::Result<String> {
     let store = &ports.store;
@@ -258,21 +157,7 @@ pub async fn clips(ports: &Ports, cmd: ClipsCommand) -> anyhow::Result<String> {
             let stage = hilite::pipeline::attempts::retry_failed(ports, &id).await?;
             Ok(format!("clip {id} queued again for {stage}\n"))
         }
+        ClipsCommand::Approve { id } => crate::review::approve(ports, &id).await,
+        ClipsCommand::Reject { id, reason } => crate::review::reject(ports, &id, &reason).await,
     }
-}
-
-fn privacy_name(p: Privacy) -> &'static str {
-    match p {
-        Privacy::Public => "public",
-        Privacy::Unlisted => "unlisted",
-        Privacy::Private => "private",
-    }
-}
-
-fn join<T: std::fmt::Display>(items: &[T]) -> String {
-    items
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(",")
 }

@@ -81,9 +81,14 @@ pub enum Command {
     /// Stops on SIGTERM or Ctrl-C: in-flight work gets server.shutdown_grace_secs to finish,
     /// then returns to its queue.
     Serve(ServeArgs),
-    /// Show clip counts per status, each queue's depth and dead letters, and broadcasters whose
-    /// Twitch subscription was revoked.
+    /// Show clip counts per status, each queue's depth and dead letters, broadcasters whose
+    /// Twitch subscription was revoked, and runs per stage and posts per platform.
     Status,
+    /// Check this setup end to end and say exactly what is missing; exits non-zero when a
+    /// check fails. Local: configuration, data folder, database, ffmpeg/ffprobe, key file
+    /// permissions, Twitch credentials, broadcaster tokens, subscriptions, account tokens.
+    /// AWS (--backend aws): credentials, table, queues, bucket, vault key, secrets.
+    Doctor,
     /// Manage publishing accounts (where and when shorts are posted).
     #[command(subcommand)]
     Accounts(AccountsCommand),
@@ -128,9 +133,23 @@ pub struct ServeArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum AccountsCommand {
-    /// Add a publishing account.
+    /// Add a publishing account (with --backend aws and [aws.schedules] set, also its daily
+    /// EventBridge Scheduler schedule).
     Add(AccountAdd),
-    /// List accounts.
+    /// Change an account: only the options given change (and its schedule follows).
+    Update(AccountUpdate),
+    /// Stop planning an account's posts (its schedule is disabled) until `resume`.
+    Pause {
+        /// The account's name.
+        name: AccountName,
+    },
+    /// Plan a paused account's posts again.
+    Resume {
+        /// The account's name.
+        name: AccountName,
+    },
+    /// List accounts, and each platform's token health (connected, expires in, last refresh
+    /// error).
     List,
     /// Remove an account (its past publications stay recorded).
     Remove {
@@ -161,6 +180,53 @@ pub struct AccountAdd {
     /// public, unlisted or private.
     #[arg(long, default_value = "public")]
     pub privacy: Privacy,
+    #[command(flatten)]
+    pub text: TemplateArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AccountUpdate {
+    /// The account's name.
+    pub name: AccountName,
+    /// IANA time zone of the daily post, e.g. Europe/Paris.
+    #[arg(long, value_parser = parse_timezone)]
+    pub timezone: Option<TimeZoneName>,
+    /// Local time of the daily post, HH:MM.
+    #[arg(long, value_parser = parse_time)]
+    pub at: Option<NaiveTime>,
+    /// Shorts posted per day at most.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub max_per_day: Option<u32>,
+    /// Where to post: youtube, tiktok, instagram (comma-separated).
+    #[arg(long, value_delimiter = ',', num_args = 1..)]
+    pub platforms: Option<Vec<Platform>>,
+    /// Only clips of these Twitch logins (comma-separated).
+    #[arg(long, value_delimiter = ',', num_args = 1.., conflicts_with = "all_broadcasters")]
+    pub broadcasters: Option<Vec<Login>>,
+    /// Post every broadcaster's clips again.
+    #[arg(long)]
+    pub all_broadcasters: bool,
+    /// public, unlisted or private.
+    #[arg(long)]
+    pub privacy: Option<Privacy>,
+    #[command(flatten)]
+    pub text: TemplateArgs,
+}
+
+/// The account's post text (seed 003's templates). Placeholders: {title} (the generated title
+/// when there is one), {description} (the generated description), {broadcaster}, {clipper},
+/// {hashtags}, {clip_url}. The broadcaster is always credited.
+#[derive(Debug, Args, Default)]
+pub struct TemplateArgs {
+    /// The title template, e.g. "{title} | {broadcaster}".
+    #[arg(long, value_parser = parse_template)]
+    pub title_template: Option<String>,
+    /// The description template.
+    #[arg(long, value_parser = parse_template)]
+    pub description_template: Option<String>,
+    /// Tags for {hashtags}, without '#' (comma-separated); the generated ones follow.
+    #[arg(long, value_delimiter = ',', num_args = 1..)]
+    pub hashtags: Option<Vec<String>>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -205,10 +271,23 @@ pub enum ClipsCommand {
     Show { id: ClipId },
     /// Queue a failed clip again at the stage that failed, with that stage's attempts at zero.
     Retry { id: ClipId },
+    /// Approve a clip waiting in review: it becomes edited and is published as planned.
+    Approve { id: ClipId },
+    /// Reject a clip waiting in review: it is skipped, with the reason, and never published.
+    Reject {
+        id: ClipId,
+        /// Why (kept on the clip as its skip reason).
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 fn parse_timezone(s: &str) -> Result<TimeZoneName, String> {
     TimeZoneName::parse(s)
+}
+
+fn parse_template(s: &str) -> Result<String, String> {
+    hilite::domain::PostTemplates::parse_template(s)
 }
 
 fn parse_time(s: &str) -> Result<NaiveTime, String> {

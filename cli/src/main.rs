@@ -3,13 +3,17 @@
 //! logging, build the ports, run one command, and turn any error into one line on stderr and
 //! exit status 1. What each command does lives in its own module.
 
+mod accounts;
 mod admin;
 mod analyze_chat;
 mod args;
+mod doctor;
+mod doctor_aws;
 mod init;
 mod output;
 mod process;
 mod publish;
+mod review;
 mod serve;
 mod server;
 mod status;
@@ -60,8 +64,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         // The one command that does not read the configuration: it writes it.
         return output::print(&init::write_sample(&config_file, force)?);
     }
-    let config = Config::load(Some(&config_file), required)?;
+    if let Command::Doctor = cli.command {
+        // Reports a configuration that does not load (or a backend that does not open) as a
+        // failed check instead of stopping at it.
+        return doctor::run(&config_file, required).await;
+    }
+    let mut config = Config::load(Some(&config_file), required)?;
     hilite::telemetry::init(&config.log);
+    // On AWS, the secrets the configuration names (aws.secrets.*) fill the same fields a local
+    // file would, as in the Lambda functions.
+    hilite::secrets::resolve(&mut config).await?;
     let ports = Ports::from_config(&config).await.with_context(|| {
         format!(
             "cannot open the {} backend",
@@ -69,10 +81,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         )
     })?;
     match cli.command {
-        Command::Init { .. } | Command::AnalyzeChat(_) => Ok(()),
+        Command::Init { .. } | Command::AnalyzeChat(_) | Command::Doctor => Ok(()),
         Command::Serve(args) => serve::run(config, ports, args).await,
-        Command::Status => output::print(&status::report(&ports).await?),
-        Command::Accounts(cmd) => output::print(&admin::accounts(&ports, cmd).await?),
+        Command::Status => output::print(&status::report(&config, &ports).await?),
+        Command::Accounts(cmd) => output::print(&accounts::run(&config, &ports, cmd).await?),
         Command::Whitelist(cmd) => output::print(&admin::whitelist(&ports, cmd).await?),
         Command::Clips(cmd) => output::print(&admin::clips(&ports, cmd).await?),
         Command::Auth(cmd) => twitch::auth(&config, &ports, cmd).await,

@@ -82,11 +82,27 @@ pub async fn run(config: Config, ports: Ports, args: ServeArgs) -> anyhow::Resul
         shutdown.clone(),
     ));
     let handler: Arc<dyn StageHandler> = Arc::new(pipeline);
+    let stages: Vec<QueueName> = QueueName::ALL
+        .into_iter()
+        .filter(|q| *q != QueueName::Chat)
+        .collect();
     let workers = spawn_workers(
         ports.queue.clone(),
-        handler,
-        &QueueName::ALL,
+        handler.clone(),
+        &stages,
         WorkerSettings::from_config(&config),
+        shutdown.clone(),
+    );
+    // Chat deliveries are tiny and wait for their batch to be stored together
+    // (`hilite::pipeline::chat`), so many run at once: `chat.consumers` of them.
+    let chat_workers = spawn_workers(
+        ports.queue.clone(),
+        handler,
+        &[QueueName::Chat],
+        WorkerSettings {
+            workers: config.chat.consumers,
+            ..WorkerSettings::from_config(&config)
+        },
         shutdown.clone(),
     );
     tokio::spawn(signals.watch(shutdown.clone()));
@@ -105,7 +121,7 @@ pub async fn run(config: Config, ports: Ports, args: ServeArgs) -> anyhow::Resul
     };
     // The server may also stop on its own (an accept error): stop the workers either way.
     shutdown.cancel();
-    let returned = workers.join().await;
+    let returned = workers.join().await + chat_workers.join().await;
     if let Err(e) = scheduler.await {
         tracing::warn!(error = %e, "the daily scheduler ended abnormally");
     }

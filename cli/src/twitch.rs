@@ -45,7 +45,9 @@ pub struct AuthTwitch {
     #[arg(long, value_name = "LOGIN")]
     pub as_editor: Option<Login>,
     /// Also grant the scopes for reading chat through EventSub (user:read:chat, user:bot, and
-    /// channel:bot for a broadcaster), used by `hilite subscribe --chat`.
+    /// channel:bot for a broadcaster), used by `hilite subscribe --chat`. An editor reads chat
+    /// only as a moderator of the channel or once the broadcaster has granted channel:bot.
+    /// <https://dev.twitch.tv/docs/eventsub/eventsub-subscription-types/#channelchatmessage>
     #[arg(long)]
     pub chat: bool,
 }
@@ -223,7 +225,13 @@ pub async fn subscribe(
         let (sub_id, status) = match twitch
             .create_subscription(sub)
             .await
-            .with_context(|| format!("cannot subscribe to {}", sub.kind))?
+            .with_context(|| match sub.kind.as_str() {
+                "channel.chat.message" => format!(
+                    "cannot subscribe to {} (Twitch needs `hilite auth twitch --broadcaster {} --chat` first)",
+                    sub.kind, args.login
+                ),
+                _ => format!("cannot subscribe to {}", sub.kind),
+            })?
         {
             Created::New(s) => (s.id, s.status),
             Created::Existing => {

@@ -42,6 +42,9 @@ pub struct Config {
     pub transcribe: crate::render::TranscribeConfig,
     pub render: crate::render::RenderConfig,
     pub analysis: crate::analysis::AnalysisConfig,
+    pub chat: crate::pipeline::chat::ChatConfig,
+    pub llm: crate::llm::LlmConfig,
+    pub moderation: crate::llm::ModerationConfig,
 }
 
 impl Default for Config {
@@ -73,6 +76,9 @@ impl Default for Config {
             transcribe: Default::default(),
             render: Default::default(),
             analysis: Default::default(),
+            chat: Default::default(),
+            llm: Default::default(),
+            moderation: Default::default(),
         }
     }
 }
@@ -140,6 +146,66 @@ pub struct AwsConfig {
     /// KMS key id, ARN or alias for the token vault's envelope encryption.
     pub kms_key_id: String,
     pub queues: AwsQueueUrls,
+    pub batch: AwsBatchConfig,
+    /// Secrets Manager secrets read once at start-up (`hilite::secrets`).
+    pub secrets: AwsSecretIds,
+    /// Where `hilite accounts` keeps each account's publish schedule (`hilite::schedules`).
+    pub schedules: AwsScheduleConfig,
+}
+
+/// The EventBridge Scheduler group, role and target of the accounts' publish schedules: the
+/// stack outputs `PublishScheduleGroupName`, `PublishSchedulerRoleArn` and
+/// `PublishFunctionArn`. Only the operator's CLI uses them; all empty: schedules are not
+/// managed (accounts are then planned only by `hilite publish --now`).
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct AwsScheduleConfig {
+    /// The schedule group's name.
+    pub group: String,
+    /// The role the schedules run as (allowed to invoke the publish function).
+    pub role_arn: String,
+    /// The publish function's ARN, invoked with `{"account": NAME}`.
+    pub publish_function_arn: String,
+    /// Where the scheduler puts an invocation it could not deliver (the stack output
+    /// `InvokeDeadLetterQueueArn`); empty: none.
+    pub dead_letter_arn: String,
+}
+
+impl AwsScheduleConfig {
+    pub fn enabled(&self) -> bool {
+        !self.group.is_empty() && !self.role_arn.is_empty() && !self.publish_function_arn.is_empty()
+    }
+}
+
+/// Where the edit function submits render jobs. Both empty: the edit stage renders in its own
+/// process, as on one machine.
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct AwsBatchConfig {
+    /// The job queue's name or ARN.
+    pub job_queue: String,
+    /// The job definition's name, `name:revision` or ARN.
+    pub job_definition: String,
+}
+
+impl AwsBatchConfig {
+    pub fn enabled(&self) -> bool {
+        !self.job_queue.is_empty() && !self.job_definition.is_empty()
+    }
+}
+
+/// ARNs (or names) of the Secrets Manager secrets holding what `[twitch]` and the platforms'
+/// `client_secret` would hold locally. Each secret's value is a JSON object; see
+/// `hilite::secrets` for its keys. Empty: that value comes from the file or environment.
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct AwsSecretIds {
+    /// Holds `twitch_client_secret`; fills `twitch.client_secret`.
+    pub twitch_client_secret: String,
+    /// Holds `eventsub_secret`; fills `twitch.eventsub_secret`.
+    pub eventsub_secret: String,
+    /// Holds `youtube_client_secret`, `tiktok_client_secret`, `instagram_client_secret`.
+    pub platform_client_secrets: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, Default)]
@@ -155,6 +221,9 @@ pub struct AwsQueueUrls {
     pub analyze_dlq: String,
     pub edit_dlq: String,
     pub publish_dlq: String,
+    /// Chat messages (`hilite subscribe --chat`) and their dead-letter queue.
+    pub chat: String,
+    pub chat_dlq: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -311,7 +380,10 @@ fn fixed_url(s: &str) -> Url {
 }
 
 /// Secrets serialise as a placeholder, so printing the effective configuration never shows one.
-fn redacted<S: serde::Serializer>(v: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn redacted<S: serde::Serializer>(
+    v: &Option<SecretString>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     match v {
         Some(_) => s.serialize_some("[redacted]"),
         None => s.serialize_none(),
@@ -417,6 +489,21 @@ impl Config {
         self.analysis
             .validate()
             .map_err(|(key, problem)| invalid(key, problem))?;
+        self.chat
+            .validate()
+            .map_err(|(key, problem)| invalid(key, problem))?;
+        self.llm
+            .validate()
+            .map_err(|(key, problem)| invalid(key, problem))?;
+        self.moderation
+            .validate()
+            .map_err(|(key, problem)| invalid(key, problem))?;
+        if self.aws.batch.job_queue.is_empty() != self.aws.batch.job_definition.is_empty() {
+            return Err(invalid(
+                "aws.batch.job_queue",
+                "and aws.batch.job_definition must be set together".into(),
+            ));
+        }
         if self.pipeline.max_attempts == 0 {
             return Err(invalid(
                 "pipeline.max_attempts",
@@ -441,13 +528,8 @@ impl Config {
             return Err(invalid("queues.workers", "must be between 1 and 64".into()));
         }
         if let Some(secret) = &self.twitch.eventsub_secret {
-            use secrecy::ExposeSecret;
-            let s = secret.expose_secret();
-            if !(10..=100).contains(&s.len()) || !s.is_ascii() {
-                return Err(invalid(
-                    "twitch.eventsub_secret",
-                    "must be 10 to 100 ASCII characters (Twitch's rule)".into(),
-                ));
+            if let Err(problem) = check_eventsub_secret(secret) {
+                return Err(invalid("twitch.eventsub_secret", problem.into()));
             }
         }
         if self.backend == BackendKind::Aws {
@@ -461,6 +543,18 @@ impl Config {
             }
         }
         Ok(())
+    }
+}
+
+/// Twitch's rule for an EventSub subscription secret: 10 to 100 ASCII characters. The problem
+/// never quotes the secret.
+pub fn check_eventsub_secret(secret: &SecretString) -> Result<(), &'static str> {
+    use secrecy::ExposeSecret;
+    let s = secret.expose_secret();
+    if (10..=100).contains(&s.len()) && s.is_ascii() {
+        Ok(())
+    } else {
+        Err("must be 10 to 100 ASCII characters (Twitch's rule)")
     }
 }
 

@@ -7,11 +7,17 @@ pub mod backend;
 pub mod clock;
 pub mod config;
 pub mod domain;
+pub mod llm;
 pub mod media;
+pub mod metrics;
 pub mod pipeline;
 pub mod platforms;
 pub mod queue;
 pub mod render;
+#[cfg(feature = "aws")]
+pub mod schedules;
+#[cfg(feature = "aws")]
+pub mod secrets;
 pub mod store;
 pub mod telemetry;
 pub mod twitch;

@@ -183,6 +183,7 @@ pub async fn fresh_resources(max_receives: u32) -> Config {
             QueueName::Analyze => (&mut urls.analyze, &mut urls.analyze_dlq),
             QueueName::Edit => (&mut urls.edit, &mut urls.edit_dlq),
             QueueName::Publish => (&mut urls.publish, &mut urls.publish_dlq),
+            QueueName::Chat => (&mut urls.chat, &mut urls.chat_dlq),
         };
         (*slot, *dead) = (url, dlq);
     }
@@ -214,6 +215,7 @@ pub async fn fresh_resources(max_receives: u32) -> Config {
         bucket: name,
         kms_key_id: key,
         queues: urls,
+        ..AwsConfig::default()
     };
     config
 }

@@ -83,6 +83,7 @@ impl TestBackend {
             ("ANALYZE", &q.analyze),
             ("EDIT", &q.edit),
             ("PUBLISH", &q.publish),
+            ("CHAT", &q.chat),
         ] {
             env.push((format!("HILITE_AWS__QUEUES__{name}"), url.clone()));
         }

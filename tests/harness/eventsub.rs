@@ -74,3 +74,18 @@ pub fn revocation(broadcaster: &str, subscription_id: &str, reason: &str) -> Str
     })
     .to_string()
 }
+
+/// A `channel.chat.message` notification as Twitch sends it (webhook transport), read by
+/// `user_id` in `broadcaster`'s chat.
+pub fn chat_message(broadcaster: &str, message_id: &str, text: &str) -> String {
+    serde_json::json!({
+        "subscription": {"id": "0b7f3361-672b-4d39-b307-dd5b576c9b27", "type": "channel.chat.message", "version": "1", "status": "enabled", "cost": 0,
+            "condition": {"broadcaster_user_id": broadcaster, "user_id": broadcaster}, "transport": {"method": "webhook", "callback": "https://example.com/webhooks/twitch"}, "created_at": "2026-11-01T10:11:12.634234626Z"},
+        "event": {"broadcaster_user_id": broadcaster, "broadcaster_user_login": "streamer_one", "broadcaster_user_name": "Streamer_One",
+            "chatter_user_id": "4145994", "chatter_user_login": "viewer32", "chatter_user_name": "viewer32", "message_id": message_id,
+            "message": {"text": text, "fragments": [{"type": "text", "text": text, "cheermote": null, "emote": null, "mention": null}]},
+            "color": "#00FF7F", "badges": [], "message_type": "text", "cheer": null, "reply": null, "channel_points_custom_reward_id": null,
+            "source_broadcaster_user_id": null, "source_broadcaster_user_login": null, "source_broadcaster_user_name": null, "source_message_id": null, "source_badges": null}
+    })
+    .to_string()
+}

@@ -3,16 +3,20 @@
 
 pub mod aws;
 pub mod backends;
+pub mod e2e;
 pub mod eventsub;
+pub mod fake_llm;
 pub mod fake_platforms;
 pub mod fake_transcribe;
 pub mod fake_twitch;
 pub mod fixtures;
 pub mod local;
+pub mod logs;
 pub mod media;
 pub mod moto;
 pub mod raw;
 pub mod records;
+pub mod schedules;
 
 /// One `#[tokio::test]` per backend for each listed async test body taking a
 /// [`backends::TestBackend`]: `embedded::<name>` and `aws::<name>`, so every result line says

@@ -29,6 +29,9 @@ pub const CLOSED_PORT_URL: &str = "http://127.0.0.1:9/";
 pub struct LocalSite {
     pub dir: TempDir,
     pub config: Config,
+    /// More variables for every `hilite` process of this site (the end-to-end tests point
+    /// the platforms, the transcriber and the render at their fakes this way).
+    pub extra_env: Vec<(String, String)>,
 }
 
 impl Default for LocalSite {
@@ -49,7 +52,11 @@ impl LocalSite {
         // Nothing under test reaches the real Twitch: a closed loopback port refuses at once.
         config.twitch.api_base = CLOSED_PORT_URL.parse().expect("url");
         config.twitch.auth_base = CLOSED_PORT_URL.parse().expect("url");
-        Self { dir, config }
+        Self {
+            dir,
+            config,
+            extra_env: Vec::new(),
+        }
     }
 
     /// The embedded ports on this site's data folder, with the system clock.
@@ -117,6 +124,7 @@ impl LocalSite {
                 secret.expose_secret().to_string(),
             ));
         }
+        env.extend(self.extra_env.iter().cloned());
         env
     }
 }

@@ -27,6 +27,10 @@ pub fn clip(id: &str, title: &str, at: DateTime<Utc>) -> Clip {
         window: None,
         media: MediaKeys::default(),
         generated_title: None,
+        generated_description: None,
+        generated_hashtags: Vec::new(),
+        moderation: None,
+        edit_job: None,
         errors: Vec::new(),
         fetched_at: at,
         updated_at: at,
@@ -43,6 +47,7 @@ pub fn account(name: &str, tz: &str) -> Account {
         broadcasters: vec![Login::parse("streamer_one").expect("login")],
         privacy: Privacy::Public,
         paused: false,
+        templates: Default::default(),
         created_at: DateTime::parse_from_rfc3339("2026-11-01T12:00:00Z")
             .expect("date")
             .with_timezone(&Utc),

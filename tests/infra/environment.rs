@@ -23,8 +23,16 @@ fn expected_environment() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
     ];
     let with = |extra: &[&'static str]| BASE.iter().chain(extra).copied().collect::<BTreeSet<_>>();
     BTreeMap::from([
-        // Verifies, remembers the message id, records the stream, queues the collect.
-        ("WebhookFunction", with(&["HILITE_AWS__QUEUES__COLLECT"])),
+        // Verifies, remembers the message id, records the stream, queues the collect; queues
+        // each chat message. Its HMAC key is the EventSub secret, from Secrets Manager.
+        (
+            "WebhookFunction",
+            with(&[
+                "HILITE_AWS__QUEUES__COLLECT",
+                "HILITE_AWS__QUEUES__CHAT",
+                "HILITE_AWS__SECRETS__EVENTSUB_SECRET",
+            ]),
+        ),
         // Consumes collect and download; sends one download per clip and each analyze; uses
         // broadcaster and editor user tokens for Twitch's download URLs.
         (
@@ -34,19 +42,38 @@ fn expected_environment() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
                 "HILITE_AWS__QUEUES__COLLECT",
                 "HILITE_AWS__QUEUES__DOWNLOAD",
                 "HILITE_AWS__QUEUES__ANALYZE",
+                // The app access token (Get Clips) needs the Twitch client secret.
+                "HILITE_AWS__SECRETS__TWITCH_CLIENT_SECRET",
             ]),
         ),
-        // Consumes analyze; sends the clips it keeps to edit.
+        // Consumes analyze, sends the clips it keeps to edit; consumes chat into the chat log.
         (
             "AnalyzeFunction",
-            with(&["HILITE_AWS__QUEUES__ANALYZE", "HILITE_AWS__QUEUES__EDIT"]),
+            with(&[
+                "HILITE_AWS__QUEUES__ANALYZE",
+                "HILITE_AWS__QUEUES__EDIT",
+                "HILITE_AWS__QUEUES__CHAT",
+            ]),
         ),
-        // Submits render jobs; their outcome arrives as an EventBridge event, not a message.
-        ("EditFunction", with(&["HILITE_AWS__QUEUES__EDIT"])),
+        // Submits render jobs to the Batch queue and definition; their outcome arrives as an
+        // EventBridge event, and a failed one queues its clip again.
+        (
+            "EditFunction",
+            with(&[
+                "HILITE_AWS__QUEUES__EDIT",
+                "HILITE_AWS__BATCH__JOB_QUEUE",
+                "HILITE_AWS__BATCH__JOB_DEFINITION",
+            ]),
+        ),
         // Plans into and consumes its own queue; uses the platforms' OAuth tokens.
         (
             "PublishFunction",
-            with(&["HILITE_AWS__KMS_KEY_ID", "HILITE_AWS__QUEUES__PUBLISH"]),
+            with(&[
+                "HILITE_AWS__KMS_KEY_ID",
+                "HILITE_AWS__QUEUES__PUBLISH",
+                // Refreshing a platform token needs that platform's client secret.
+                "HILITE_AWS__SECRETS__PLATFORM_CLIENT_SECRETS",
+            ]),
         ),
     ])
 }
@@ -74,6 +101,14 @@ fn each_function_gets_exactly_the_environment_its_configuration_needs() {
                 "HILITE_AWS__TABLE" => refers_to(value, "StateTable", None),
                 "HILITE_AWS__BUCKET" => refers_to(value, "MediaBucket", None),
                 "HILITE_AWS__KMS_KEY_ID" => refers_to(value, "VaultKey", Some("Arn")),
+                "HILITE_AWS__BATCH__JOB_QUEUE" => refers_to(value, "RenderJobQueue", None),
+                "HILITE_AWS__BATCH__JOB_DEFINITION" => {
+                    refers_to(value, "RenderJobDefinition", None)
+                }
+                // `Ref` of a secret is its ARN.
+                secret if secret.starts_with("HILITE_AWS__SECRETS__") => {
+                    refers_to(value, "AppSecrets", None)
+                }
                 // `Ref` of a queue is its URL, which is what the SQS adapter needs (not its ARN).
                 queue => {
                     let name = queue
@@ -110,7 +145,7 @@ fn each_function_gets_exactly_the_environment_its_configuration_needs() {
     clippy::result_large_err,
     reason = "figment::Jail's closure returns figment::Result"
 )]
-fn load(vars: &[(String, String)]) -> Result<serde_json::Value, String> {
+pub fn load(vars: &[(String, String)]) -> Result<serde_json::Value, String> {
     let mut loaded = Err(String::from("the jail did not run"));
     figment::Jail::expect_with(|jail| {
         jail.clear_env();
@@ -166,4 +201,85 @@ fn every_hilite_variable_in_the_template_loads_into_its_configuration_key() {
         load(&misspelt).is_err_and(|e| e.contains("queue")),
         "an unknown key must be refused"
     );
+}
+
+/// The statements of `role_id`'s inline policies that allow `action`, as the ids they name.
+fn granted(role_id: &str, action: &str) -> BTreeSet<String> {
+    let one_or_many = |v: &'static Value| -> Vec<&'static Value> {
+        match v {
+            Value::Sequence(items) => items.iter().collect(),
+            other => vec![other],
+        }
+    };
+    let mut ids = BTreeSet::new();
+    let policies = crate::template::resource(role_id)["Properties"]["Policies"]
+        .as_sequence()
+        .unwrap_or_else(|| panic!("{role_id} has inline policies"));
+    for policy in policies {
+        for statement in one_or_many(&policy["PolicyDocument"]["Statement"]) {
+            let allows = one_or_many(&statement["Action"])
+                .iter()
+                .any(|a| a.as_str() == Some(action));
+            if allows {
+                for r in one_or_many(&statement["Resource"]) {
+                    let (id, _) = crate::template::reference(r)
+                        .unwrap_or_else(|| panic!("{role_id}: {action} on {r:?}"));
+                    ids.insert(id);
+                }
+            }
+        }
+    }
+    ids
+}
+
+#[test]
+fn a_role_may_read_exactly_the_secrets_its_function_is_told_about() {
+    let mut readers = 0;
+    for (function, body) in of_type("AWS::Serverless::Function") {
+        let named: BTreeSet<String> = function_environment(function)
+            .iter()
+            .filter(|(k, _)| k.starts_with("HILITE_AWS__SECRETS__"))
+            .filter_map(|(_, v)| crate::template::reference(v).map(|(id, _)| id))
+            .collect();
+        let (role, _) = crate::template::reference(&body["Properties"]["Role"])
+            .unwrap_or_else(|| panic!("{function} names its role"));
+        assert_eq!(
+            granted(&role, "secretsmanager:GetSecretValue"),
+            named,
+            "{function}: secrets its role may read vs. those its environment names"
+        );
+        readers += usize::from(!named.is_empty());
+    }
+    // Webhook (EventSub), download (Twitch client secret), publish (platforms).
+    assert_eq!(readers, 3, "the functions that read secrets");
+    for (id, _) in of_type("AWS::SecretsManager::Secret") {
+        assert_eq!(
+            id, "AppSecrets",
+            "one secret: each is $0.40/month (docs/cost.md)"
+        );
+    }
+}
+
+#[test]
+fn a_function_told_about_a_secret_reads_it_at_cold_start() {
+    for (function, body) in of_type("AWS::Serverless::Function") {
+        let names_a_secret = function_environment(function)
+            .iter()
+            .any(|(k, _)| k.starts_with("HILITE_AWS__SECRETS__"));
+        if !names_a_secret {
+            continue;
+        }
+        let binary = body["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{function} names its binary"));
+        let main = crate::template::root().join(format!("functions/{binary}/src/main.rs"));
+        let source =
+            std::fs::read_to_string(&main).unwrap_or_else(|e| panic!("{}: {e}", main.display()));
+        // Config::from_env alone would leave the secret unread and the field empty.
+        assert!(
+            source.contains("secrets::config_from_env"),
+            "{}: load the configuration with hilite::secrets::config_from_env",
+            main.display()
+        );
+    }
 }

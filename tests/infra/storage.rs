@@ -106,7 +106,11 @@ fn the_bucket_is_private_and_its_lifecycle_expires_raw_after_a_week_and_shorts_a
     }
     assert_eq!(
         expiry,
-        BTreeMap::from([("raw/".to_string(), 7), ("shorts/".to_string(), 30)])
+        BTreeMap::from([
+            ("raw/".to_string(), 7),
+            ("shorts/".to_string(), 30),
+            ("chat/".to_string(), 30)
+        ])
     );
     assert_eq!(abort_days, [1]);
     assert!(
@@ -202,7 +206,7 @@ fn no_role_grants_an_action_on_every_resource_or_media_outside_its_prefixes() {
                         let text = t.value.as_str().unwrap_or_default();
                         if t.tag == "!Sub" && text.starts_with("${MediaBucket.Arn}/") {
                             assert!(
-                                ["raw/*", "shorts/*"]
+                                ["raw/*", "shorts/*", "chat/*"]
                                     .map(|p| format!("${{MediaBucket.Arn}}/{p}"))
                                     .contains(&text.to_string()),
                                 "{id}: {text}"

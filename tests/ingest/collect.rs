@@ -135,6 +135,7 @@ async fn a_redelivered_collect_inserts_nothing_twice_and_leaves_no_pending_clip_
         twitch,
         CollectSettings {
             lookback: Span::hours(12),
+            chat: Default::default(),
         },
         &msg,
     )
@@ -147,7 +148,8 @@ async fn a_redelivered_collect_inserts_nothing_twice_and_leaves_no_pending_clip_
             found: 3,
             allowed: 3,
             inserted: 0,
-            enqueued: 2
+            enqueued: 2,
+            moments: 0,
         },
         "[{}]",
         site.b.kind
@@ -209,6 +211,7 @@ async fn a_window_over_twitchs_1000_result_cap_is_split_and_merged(
         &site.pipeline.twitch,
         CollectSettings {
             lookback: Span::hours(12),
+            chat: Default::default(),
         },
         &msg,
     )
@@ -274,10 +277,11 @@ async fn a_missing_stream_start_comes_from_the_latest_archive_else_the_lookback(
     };
     let settings = CollectSettings {
         lookback: Span::hours(12),
+        chat: Default::default(),
     };
 
     // No archive video: the 12-hour look-back.
-    let got = collect(&site.b.ports, &site.pipeline.twitch, settings, &msg)
+    let got = collect(&site.b.ports, &site.pipeline.twitch, settings.clone(), &msg)
         .await
         .unwrap();
     assert_eq!(

@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use aws_lambda_events::sqs::SqsEvent;
 use hilite::backend::Ports;
-use hilite::config::Config;
 use hilite::pipeline::lambda::handle_sqs_event_by_source;
 use hilite::pipeline::Pipeline;
 use hilite::queue::QueueName;
@@ -16,7 +15,8 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let config = Arc::new(Config::from_env()?);
+    // The environment, then the Secrets Manager secrets it names (aws.secrets.*).
+    let config = Arc::new(hilite::secrets::config_from_env().await?);
     let pipeline = &Pipeline::new(Ports::from_config(&config).await?, config.clone());
     // Records of one batch handled at once: the same per-queue parallelism as `hilite serve`.
     let concurrency = config.queues.workers;

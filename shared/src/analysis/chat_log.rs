@@ -1,8 +1,14 @@
 //! Chat logs as text, for `hilite analyze-chat`: HiLite's JSON lines (one [`ChatMessage`] per
-//! line: `offset_secs`, `text`, optional `emote_ids`) and plain `[hh:mm:ss] user: text` logs as
-//! chat downloaders write them. Text in, messages out; reading the file is the caller's.
+//! line: `offset_secs`, `text`, optional `emote_ids`), the lines HiLite's chat capture stores
+//! (`pipeline::chat::ChatLine`: `id`, `at`, `text`, `emote_ids`, decompressed; their times are
+//! taken from the log's first message and a message repeated under the same id counts once),
+//! and plain `[hh:mm:ss] user: text` logs as chat downloaders write them. Text in, messages
+//! out; reading (and decompressing) the file is the caller's.
+
+use std::collections::HashSet;
 
 use super::chat::ChatMessage;
+use crate::pipeline::chat::ChatLine;
 
 /// A line that is neither format, with its number (from 1).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -15,6 +21,9 @@ pub struct ChatLogError {
 /// Parse a whole log; blank lines are skipped, anything else must be a message.
 pub fn parse_log(text: &str) -> Result<Vec<ChatMessage>, ChatLogError> {
     let mut messages = Vec::new();
+    // Captured lines carry absolute times: they are placed once the earliest is known.
+    let mut captured: Vec<(usize, chrono::DateTime<chrono::Utc>)> = Vec::new();
+    let mut ids = HashSet::new();
     for (i, raw) in text.lines().enumerate() {
         let line = raw.trim();
         if line.is_empty() {
@@ -24,7 +33,27 @@ pub fn parse_log(text: &str) -> Result<Vec<ChatMessage>, ChatLogError> {
             line: i + 1,
             problem,
         };
-        let message = if line.starts_with('{') {
+        let json = if line.starts_with('{') {
+            Some(
+                serde_json::from_str::<serde_json::Value>(line)
+                    .map_err(|e| fail(format!("not a chat message: {e}")))?,
+            )
+        } else {
+            None
+        };
+        let message = if let Some(v) = json.filter(|v| v.get("at").is_some()) {
+            let c = serde_json::from_value::<ChatLine>(v)
+                .map_err(|e| fail(format!("not a captured chat line: {e}")))?;
+            if !ids.insert(c.id) {
+                continue;
+            }
+            captured.push((messages.len(), c.at));
+            ChatMessage {
+                offset_secs: 0.0,
+                text: c.text,
+                emote_ids: c.emote_ids,
+            }
+        } else if line.starts_with('{') {
             serde_json::from_str::<ChatMessage>(line)
                 .map_err(|e| fail(format!("not a chat message: {e}")))?
         } else {
@@ -38,6 +67,11 @@ pub fn parse_log(text: &str) -> Result<Vec<ChatMessage>, ChatLogError> {
             )));
         }
         messages.push(message);
+    }
+    if let Some(first) = captured.iter().map(|(_, at)| *at).min() {
+        for (i, at) in captured {
+            messages[i].offset_secs = (at - first).num_milliseconds() as f64 / 1000.0;
+        }
     }
     Ok(messages)
 }
@@ -86,6 +120,21 @@ mod tests {
             (3724.5, vec!["e1".to_string()])
         );
         assert_eq!(m[3].offset_secs, 750.0);
+    }
+
+    #[test]
+    fn captured_lines_are_timed_from_the_first_and_counted_once() {
+        let log = "{\"id\":\"b\",\"at\":\"2026-11-21T06:00:10.500Z\",\"text\":\"KEKW\",\"emote_ids\":[\"e9\"]}\n\
+                   {\"id\":\"a\",\"at\":\"2026-11-21T06:00:00Z\",\"text\":\"hi\"}\n\
+                   {\"id\":\"b\",\"at\":\"2026-11-21T06:00:10.500Z\",\"text\":\"KEKW\",\"emote_ids\":[\"e9\"]}\n";
+        let m = parse_log(log).unwrap();
+        assert_eq!(m.len(), 2, "the repeated id counts once");
+        assert_eq!(
+            (m[0].offset_secs, m[0].emote_ids.clone()),
+            (10.5, vec!["e9".to_string()])
+        );
+        assert_eq!((m[1].offset_secs, m[1].text.as_str()), (0.0, "hi"));
+        assert!(parse_log("{\"id\":\"x\",\"at\":\"yesterday\",\"text\":\"t\"}").is_err());
     }
 
     #[test]

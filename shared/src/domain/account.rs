@@ -66,6 +66,51 @@ impl From<TimeZoneName> for String {
     }
 }
 
+/// An account's own post text (seed 003's templates): placeholders `{title}` (the generated
+/// title when the edit stage made one, else Twitch's), `{description}` (the generated
+/// description, or nothing), `{broadcaster}`, `{clipper}`, `{hashtags}` and `{clip_url}`. A
+/// field left unset uses HiLite's default; the broadcaster is credited whatever the template.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostTemplates {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Tags without `#`, posted before the generated ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hashtags: Option<Vec<String>>,
+}
+
+impl PostTemplates {
+    /// Check a template before it is stored: only known placeholders, balanced braces.
+    pub fn parse_template(s: &str) -> Result<String, String> {
+        const KNOWN: [&str; 6] = [
+            "title",
+            "description",
+            "broadcaster",
+            "clipper",
+            "hashtags",
+            "clip_url",
+        ];
+        let mut rest = s;
+        while let Some(open) = rest.find('{') {
+            let after = &rest[open + 1..];
+            let close = after
+                .find('}')
+                .ok_or_else(|| format!("unclosed '{{' in template {s:?}"))?;
+            let name = &after[..close];
+            if !KNOWN.contains(&name) {
+                return Err(format!(
+                    "unknown placeholder {{{name}}} in template {s:?} (known: {})",
+                    KNOWN.map(|k| format!("{{{k}}}")).join(", ")
+                ));
+            }
+            rest = &after[close + 1..];
+        }
+        Ok(s.to_string())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Account {
     pub name: AccountName,
@@ -81,5 +126,21 @@ pub struct Account {
     pub privacy: Privacy,
     #[serde(default)]
     pub paused: bool,
+    /// This account's post text; unset fields use the defaults.
+    #[serde(default)]
+    pub templates: PostTemplates,
     pub created_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_name_only_known_placeholders() {
+        assert!(PostTemplates::parse_template("{title} by {broadcaster} {hashtags}").is_ok());
+        let err = PostTemplates::parse_template("{titel}").unwrap_err();
+        assert!(err.contains("{titel}") && err.contains("{title}"), "{err}");
+        assert!(PostTemplates::parse_template("{title").is_err());
+    }
 }

@@ -3,19 +3,23 @@
 
 pub mod account;
 pub mod clip;
+pub mod edit_job;
 pub mod ids;
+pub mod moderation;
 pub mod publication;
 pub mod twitch;
 
-pub use account::{Account, Privacy, TimeZoneName};
+pub use account::{Account, PostTemplates, Privacy, TimeZoneName};
 pub use clip::{
     Attempts, Clip, ClipPatch, ClipStatus, ErrorEntry, IllegalTransition, MediaKeys, Score, Stage,
     Transition, Window,
 };
+pub use edit_job::EditJob;
 pub use ids::{
     AccountName, BroadcasterId, ClipId, EditorId, ExternalId, InvalidId, Login, MediaKey, TokenRef,
     UserId,
 };
+pub use moderation::{risk_score, Category, Moderation, Virality};
 pub use publication::{
     Claim, Platform, PostResult, PostStatus, Publication, PublicationKey, ResumeHandles,
 };

@@ -128,6 +128,24 @@ impl Publication {
         }
     }
 
+    /// Set a failed publication pending again for a later plan (seed 000: tomorrow's plan
+    /// retries), with fresh attempts and the resume handles the planner decided to keep (a
+    /// handle to a post the platform itself failed is dropped; one that may still lead to the
+    /// post is kept, so a retry checks it instead of posting again). The last error stays
+    /// until the next attempt replaces it. `false` (and no change) unless it is `failed`.
+    pub fn reopen(&mut self, resume: &ResumeHandles, now: DateTime<Utc>) -> bool {
+        if self.status != PostStatus::Failed {
+            return false;
+        }
+        self.status = PostStatus::Pending;
+        self.attempts = 0;
+        self.claim_token = None;
+        self.lease_until = None;
+        self.resume = resume.clone();
+        self.updated_at = now;
+        true
+    }
+
     /// Whether a worker may claim this publication now: pending, or uploading under a lease
     /// that has run out (its worker died). Success and failed are never claimed.
     pub fn claimable(&self, now: DateTime<Utc>) -> bool {

@@ -57,4 +57,13 @@ pub trait MediaStore: Send + Sync {
     async fn size(&self, key: &MediaKey) -> Result<Option<u64>, MediaError>;
     /// A URL anyone may GET for `ttl`, then refused.
     async fn presign_get(&self, key: &MediaKey, ttl: Duration) -> Result<Url, MediaError>;
+    /// The keys of the objects directly under the folder `prefix` (which ends with `/`), in
+    /// key order, at most `limit` of them. The chat logs are many small objects found this way
+    /// (`pipeline::chat`); a store that cannot list refuses, and nothing else needs it.
+    async fn list(&self, prefix: &str, limit: usize) -> Result<Vec<MediaKey>, MediaError> {
+        let _ = limit;
+        Err(MediaError::Misconfigured(format!(
+            "this media store cannot list {prefix}; use the folder or S3 store"
+        )))
+    }
 }

@@ -343,6 +343,39 @@ impl MediaStore for S3MediaStore {
             message: format!("the presigned URL does not parse: {e}"),
         })
     }
+
+    async fn list(&self, prefix: &str, limit: usize) -> Result<Vec<MediaKey>, MediaError> {
+        let folder = MediaKey::parse(prefix.trim_end_matches('/'))
+            .map_err(|e| MediaError::Misconfigured(format!("cannot list {prefix}: {e}")))?;
+        let prefix = format!("{folder}/");
+        let mut keys = Vec::new();
+        let mut token: Option<String> = None;
+        // ListObjectsV2 returns at most 1000 keys per page, in key order.
+        // <https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html>
+        loop {
+            let out = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(&prefix)
+                .delimiter("/")
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(|e| self.fail(&folder, "ListObjectsV2", e))?;
+            for object in out.contents.unwrap_or_default() {
+                if let Some(k) = object.key.and_then(|k| MediaKey::parse(k).ok()) {
+                    keys.push(k);
+                }
+            }
+            match out.next_continuation_token {
+                Some(t) if out.is_truncated == Some(true) && keys.len() < limit => token = Some(t),
+                _ => break,
+            }
+        }
+        keys.truncate(limit);
+        Ok(keys)
+    }
 }
 
 #[cfg(test)]

@@ -4,10 +4,10 @@
 //!
 //! The clip's source is fetched from the media store to a temporary file and its audio decoded
 //! and measured in-process (`analysis::audio`, on a blocking thread: it is CPU work). The score
-//! weighs the audio's peak energy, the chat's hype where the clip sits in its stream (when a
-//! chat log is known; until chat capture exists the part is left out and the others share its
-//! weight), the clip's views beside the stream's other clips, and how well the window's length
-//! fits a short.
+//! weighs the audio's peak energy, the chat's hype where the clip sits in its stream (when
+//! collect stored the stream's hype, `stream_hype.rs`; otherwise the part is left out and the
+//! others share its weight), the clip's views beside the stream's other clips, and how well the
+//! window's length fits a short.
 //!
 //! Exactly-once effect: the clip moves `downloaded → analyzed` first and edit is enqueued after,
 //! so a crash in between leaves a redelivery that finds the clip `analyzed` and only enqueues
@@ -94,7 +94,14 @@ pub async fn analyze(
     }
     match measure(ports, settings, &clip).await {
         Ok((signals, other_views)) => {
-            let verdict = decide(&clip, &signals, &other_views, None, &settings.analysis);
+            let hype = super::stream_hype::load(ports, &clip).await?;
+            let verdict = decide(
+                &clip,
+                &signals,
+                &other_views,
+                hype.as_ref(),
+                &settings.analysis,
+            );
             finish(ports, &clip, verdict).await
         }
         Err(e) => {

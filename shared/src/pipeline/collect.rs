@@ -9,6 +9,9 @@
 //!    is not trusted never reaches the state store.
 //! 4. Each remaining clip is inserted only if absent, as `pending`, and a download is enqueued.
 //!
+//! 5. When the broadcaster has `chat.moments` on, the stream's best chat moments that no clip
+//!    covers become new clips (`moments.rs`).
+//!
 //! Not the download: this stage never touches a clip's media.
 
 use chrono::{DateTime, Duration, Utc};
@@ -28,10 +31,12 @@ use crate::twitch::TwitchClient;
 const LONGEST_STREAM: Duration = Duration::hours(48);
 
 /// What collect needs besides the ports and the Twitch client.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct CollectSettings {
     /// How far back to look when the stream's start is unknown.
     pub lookback: Duration,
+    /// Chat capture, for the moments nobody clipped (`moments.rs`).
+    pub chat: crate::pipeline::chat::ChatConfig,
 }
 
 impl CollectSettings {
@@ -39,6 +44,7 @@ impl CollectSettings {
         let hours = i64::try_from(config.pipeline.lookback_hours).unwrap_or(12);
         Self {
             lookback: Duration::hours(hours),
+            chat: config.chat.clone(),
         }
     }
 }
@@ -54,6 +60,81 @@ pub struct Collected {
     pub inserted: usize,
     /// Download messages sent (new clips, and pending ones again on a redelivery).
     pub enqueued: usize,
+    /// Clips made from the chat's uncovered moments (`chat.moments`; zero when off).
+    pub moments: usize,
+}
+
+/// The stream's chat hype (`stream_hype.rs`), computed and stored before any clip is sent to
+/// download so that analyze finds it; `None` when no chat was captured or there is no VOD.
+#[cfg(feature = "analysis")]
+type StreamHype = Option<(
+    crate::twitch::helix::HelixVideo,
+    crate::analysis::chat::ChatHype,
+)>;
+#[cfg(not(feature = "analysis"))]
+type StreamHype = ();
+
+#[cfg(feature = "analysis")]
+async fn stream_hype(
+    ports: &Ports,
+    twitch: &TwitchClient,
+    settings: &CollectSettings,
+    msg: &CollectMessage,
+    start: DateTime<Utc>,
+) -> Result<StreamHype, StageError> {
+    super::stream_hype::compute_and_store(ports, twitch, &settings.chat, msg, start).await
+}
+
+/// Without the `analysis` feature there is no hype analysis.
+#[cfg(not(feature = "analysis"))]
+async fn stream_hype(
+    _ports: &Ports,
+    _twitch: &TwitchClient,
+    _settings: &CollectSettings,
+    _msg: &CollectMessage,
+    _start: DateTime<Utc>,
+) -> Result<StreamHype, StageError> {
+    Ok(())
+}
+
+/// The stream's uncovered chat moments as new clips, when the broadcaster has them on. It
+/// runs after the window's clips are recorded, so a failure here retries only what is left:
+/// collect is idempotent and each moment is claimed before it is clipped.
+#[cfg(feature = "analysis")]
+async fn moments(
+    ports: &Ports,
+    twitch: &TwitchClient,
+    settings: &CollectSettings,
+    msg: &CollectMessage,
+    hype: &StreamHype,
+    clips: &[HelixClip],
+) -> Result<usize, StageError> {
+    let Some((video, hype)) = hype else {
+        return Ok(0);
+    };
+    if settings.chat.moments.broadcasters.is_empty() {
+        return Ok(0);
+    }
+    super::moments::clip_moments(ports, twitch, &settings.chat, msg, video, hype, clips)
+        .await
+        .map(|m| m.created)
+}
+
+/// Without the `analysis` feature there is no hype analysis: say so once per stream when
+/// moments were asked for.
+#[cfg(not(feature = "analysis"))]
+async fn moments(
+    _ports: &Ports,
+    _twitch: &TwitchClient,
+    settings: &CollectSettings,
+    msg: &CollectMessage,
+    _hype: &StreamHype,
+    _clips: &[HelixClip],
+) -> Result<usize, StageError> {
+    if !settings.chat.moments.broadcasters.is_empty() {
+        tracing::warn!(broadcaster = %msg.broadcaster_id, "chat.moments is set but this build has no chat analysis (cargo feature `analysis`)");
+    }
+    Ok(0)
 }
 
 /// Collect one stream window.
@@ -64,18 +145,19 @@ pub async fn collect(
     msg: &CollectMessage,
 ) -> Result<Collected, StageError> {
     let broadcaster = &msg.broadcaster_id;
-    let start = window_start(twitch, settings, msg).await?;
+    let start = window_start(twitch, &settings, msg).await?;
     let whitelist = ports.store.list_whitelist().await.map_err(retry)?;
     let clips = twitch
         .clips_between(broadcaster, start, msg.ended_at)
         .await?;
+    let hype = stream_hype(ports, twitch, &settings, msg, start).await?;
     let now = ports.clock.now();
     let mut done = Collected {
         found: clips.len(),
         ..Collected::default()
     };
 
-    for helix in clips {
+    for helix in clips.iter().cloned() {
         let clip = match to_clip(helix, now) {
             Ok(c) if &c.broadcaster_id == broadcaster => c,
             Ok(c) => {
@@ -134,13 +216,14 @@ pub async fn collect(
         enqueued = done.enqueued,
         "collected a stream window"
     );
+    done.moments = moments(ports, twitch, &settings, msg, &hype, &clips).await?;
     Ok(done)
 }
 
 /// Where the window starts, and the log line saying how it was found.
 async fn window_start(
     twitch: &TwitchClient,
-    settings: CollectSettings,
+    settings: &CollectSettings,
     msg: &CollectMessage,
 ) -> Result<DateTime<Utc>, StageError> {
     if let Some(start) = msg.started_at {
@@ -168,7 +251,7 @@ async fn window_start(
 }
 
 /// A Helix clip as HiLite records it: `pending`, nothing done yet.
-fn to_clip(h: HelixClip, now: DateTime<Utc>) -> Result<Clip, InvalidId> {
+pub(super) fn to_clip(h: HelixClip, now: DateTime<Utc>) -> Result<Clip, InvalidId> {
     Ok(Clip {
         id: ClipId::parse(h.id)?,
         broadcaster_id: BroadcasterId::parse(h.broadcaster_id)?,
@@ -195,6 +278,10 @@ fn to_clip(h: HelixClip, now: DateTime<Utc>) -> Result<Clip, InvalidId> {
         window: None,
         media: MediaKeys::default(),
         generated_title: None,
+        generated_description: None,
+        generated_hashtags: Vec::new(),
+        moderation: None,
+        edit_job: None,
         errors: Vec::new(),
         fetched_at: now,
         updated_at: now,

@@ -1,20 +1,23 @@
-//! The edit stage on one machine: one `analyzed` clip in, its short and side files in the media
-//! store and the clip `edited` out (seed 000, step [3]). The render job (`render::job`) runs
-//! in this process, at most `render.concurrency` at a time. The AWS path — the `edit` Lambda
-//! submitting the same job to AWS Batch — is not built yet; `edit-job` runs this stage for one
-//! clip, which is what that Batch job will do.
+//! The edit stage: one `analyzed` clip in, its short and side files in the media store and the
+//! clip `edited` (or `review`) out (seed 000, step [3]). The render job (`render::job`) runs in
+//! this process, at most `render.concurrency` at a time. In AWS the `edit` Lambda submits an AWS
+//! Batch job instead (`pipeline::render_job`), and that job runs this stage for its one clip
+//! (`edit-job CLIP_ID`).
 //!
 //! Order of effects: the source is fetched to a temporary folder, rendered, every output is
-//! put under its deterministic key, then the clip moves `analyzed → edited` with those keys,
-//! and only then is the source deleted. A crash at any point leaves the source and the record
-//! as they were, and a redelivery renders again over the same keys.
+//! put under its deterministic key, the transcript is moderated, then the clip moves
+//! `analyzed → edited` (or `review`) with those keys, and only then is the source deleted. A
+//! crash at any point leaves the source and the record as they were, and a redelivery renders
+//! again over the same keys.
 //!
 //! Failures count an attempt of the edit stage; a source that is not a video with sound, or
 //! is missing, fails the clip at once, and after `pipeline.max_attempts` it is `failed`. A
 //! transcriber that cannot be built (configuration) is not the clip's fault: nothing is
 //! counted and the message is retried, then dead-lettered.
 //!
-//! Moderation and generated titles (`review`) are not built yet: every clip goes to `edited`.
+//! Moderation and generated titles (`pipeline::moderate`, when `[llm]` is on) never fail the
+//! stage; the clip goes to `review` instead of `edited` when the verdict or its broadcaster
+//! asks for a person's approval.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -23,12 +26,13 @@ use tokio::sync::Semaphore;
 
 use super::attempts::record_failure;
 use super::messages::ClipMessage;
+use super::moderate::{Decision, Moderator};
 use super::StageError;
 use crate::backend::Ports;
 use crate::config::Config;
 use crate::domain::{Clip, ClipPatch, ClipStatus, MediaKey, MediaKeys, Stage, Transition};
 use crate::media::MediaError;
-use crate::render::{job, render, RenderConfig, RenderError, RenderInput, Transcriber};
+use crate::render::{job, render, RenderConfig, RenderError, RenderInput, Transcriber, Transcript};
 use crate::store::StoreError;
 
 /// What the edit stage needs beyond the ports, built once per process.
@@ -39,6 +43,7 @@ pub struct Editor {
     transcriber: Result<Arc<dyn Transcriber>, String>,
     slots: Semaphore,
     max_attempts: u32,
+    moderator: Moderator,
 }
 
 impl Editor {
@@ -59,6 +64,7 @@ impl Editor {
             transcriber,
             slots: Semaphore::new(config.render.concurrency.max(1)),
             max_attempts: config.pipeline.max_attempts,
+            moderator: Moderator::from_config(config),
         }
     }
 }
@@ -94,9 +100,18 @@ pub async fn edit(ports: &Ports, editor: &Editor, msg: &ClipMessage) -> Result<(
             .prefix("hilite-edit-")
             .tempdir()
             .map_err(retry)?;
-        let keys =
-            render_and_store(ports, editor, transcriber.as_ref(), &clip, work.path()).await?;
-        finish(ports, &clip, keys).await
+        let login = broadcaster_login(ports, &clip).await?;
+        let (keys, transcript) = render_and_store(
+            ports,
+            editor,
+            transcriber.as_ref(),
+            &clip,
+            &login,
+            work.path(),
+        )
+        .await?;
+        let decision = editor.moderator.decide(&clip, &login, &transcript).await;
+        finish(ports, &clip, keys, decision).await
     }
     .await;
     match outcome {
@@ -105,13 +120,29 @@ pub async fn edit(ports: &Ports, editor: &Editor, msg: &ClipMessage) -> Result<(
     }
 }
 
+/// The broadcaster's login, which keys the per-broadcaster settings.
+async fn broadcaster_login(ports: &Ports, clip: &Clip) -> Result<String, StageError> {
+    Ok(
+        match ports
+            .store
+            .get_broadcaster(&clip.broadcaster_id)
+            .await
+            .map_err(retry)?
+        {
+            Some(b) => b.login.as_str().to_string(),
+            None => clip.broadcaster_name.to_lowercase(),
+        },
+    )
+}
+
 async fn render_and_store(
     ports: &Ports,
     editor: &Editor,
     transcriber: &dyn Transcriber,
     clip: &Clip,
+    login: &str,
     work: &Path,
-) -> Result<MediaKeys, StageError> {
+) -> Result<(MediaKeys, Transcript), StageError> {
     let source_key =
         clip.media.source.clone().ok_or_else(|| {
             StageError::Permanent("the clip has no source media to render".into())
@@ -127,19 +158,10 @@ async fn render_and_store(
             }
             other => retry(other),
         })?;
-    let login = match ports
-        .store
-        .get_broadcaster(&clip.broadcaster_id)
-        .await
-        .map_err(retry)?
-    {
-        Some(b) => b.login.as_str().to_string(),
-        None => clip.broadcaster_name.to_lowercase(),
-    };
     let cfg = &editor.render;
     let (default_language, by_broadcaster) = &editor.languages;
     let language = by_broadcaster
-        .get(&login)
+        .get(login)
         .or(Some(default_language))
         .filter(|l| !l.is_empty())
         .cloned();
@@ -148,12 +170,12 @@ async fn render_and_store(
         window: clip.window,
         layout: cfg
             .layout_by_broadcaster
-            .get(&login)
+            .get(login)
             .copied()
             .unwrap_or(cfg.layout),
         split: cfg
             .split_by_broadcaster
-            .get(&login)
+            .get(login)
             .copied()
             .unwrap_or(cfg.split),
         source_is_portrait: clip.media.source_is_portrait,
@@ -186,11 +208,17 @@ async fn render_and_store(
         *slot = Some(key);
     }
     tracing::info!(clip = %clip.id, encoder = out.report.encoder.ffmpeg_name(), layout = %out.report.layout, "clip rendered and stored");
-    Ok(keys)
+    Ok((keys, out.report.transcript))
 }
 
-/// Move the clip to `edited` with its media, then delete the source it no longer needs.
-async fn finish(ports: &Ports, clip: &Clip, keys: MediaKeys) -> Result<(), StageError> {
+/// Move the clip to `edited` (or `review`) with its media and what moderation gave, then delete
+/// the source it no longer needs.
+async fn finish(
+    ports: &Ports,
+    clip: &Clip,
+    keys: MediaKeys,
+    decision: Decision,
+) -> Result<(), StageError> {
     let source = keys.source.clone();
     let media = MediaKeys {
         source: None,
@@ -198,9 +226,13 @@ async fn finish(ports: &Ports, clip: &Clip, keys: MediaKeys) -> Result<(), Stage
     };
     let patch = ClipPatch {
         media: Some(media),
+        generated_title: decision.title,
+        generated_description: decision.description,
+        generated_hashtags: decision.hashtags,
+        moderation: decision.moderation,
         ..ClipPatch::default()
     };
-    let to = Transition::new(ClipStatus::Analyzed, ClipStatus::Edited)
+    let to = Transition::new(ClipStatus::Analyzed, decision.to)
         .map_err(|e| StageError::Permanent(e.to_string()))?;
     match ports
         .store

@@ -4,6 +4,9 @@
 //! queue go through [`handle_sqs_event`] as one batch. Matching the configuration, rather than
 //! a naming convention, keeps the function correct whatever the template names its queues.
 //! `hilite serve`'s workers do not need this: they know the queue they poll.
+//!
+//! The edit function also receives AWS Batch job state changes from EventBridge (its render
+//! jobs ending): [`EditFunctionEvent`] tells the two shapes apart.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -28,6 +31,7 @@ pub fn source_queue(urls: &AwsQueueUrls, arn: &str, candidates: &[QueueName]) ->
             QueueName::Analyze => &urls.analyze,
             QueueName::Edit => &urls.edit,
             QueueName::Publish => &urls.publish,
+            QueueName::Chat => &urls.chat,
         };
         url.trim_end_matches('/').rsplit('/').next() == Some(name)
     })
@@ -72,6 +76,38 @@ where
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = failures;
     response
+}
+
+/// An EventBridge event carrying a Batch job's state change.
+#[cfg(feature = "aws")]
+pub type BatchJobEvent =
+    aws_lambda_events::eventbridge::EventBridgeEvent<super::render_job::JobStateChange>;
+
+/// What invokes the edit function: its SQS queue, or an EventBridge "Batch Job State Change"
+/// (`infra/template.yaml`'s `RenderJobStateRule`). An EventBridge event has `detail-type`,
+/// `source` and `detail`, which an SQS event lacks, so it is tried first.
+#[cfg(feature = "aws")]
+#[derive(Debug, serde::Deserialize)]
+#[serde(untagged)]
+pub enum EditFunctionEvent {
+    JobStateChange(Box<BatchJobEvent>),
+    Sqs(SqsEvent),
+}
+
+#[cfg(feature = "aws")]
+impl EditFunctionEvent {
+    /// The job state change, checked to be one (a rule sending anything else is a mistake).
+    pub fn job_state_change(
+        event: BatchJobEvent,
+    ) -> Result<super::render_job::JobStateChange, StageError> {
+        if event.source != "aws.batch" || event.detail_type != "Batch Job State Change" {
+            return Err(StageError::Poison(format!(
+                "an EventBridge event from {} ({}) is not a Batch job state change",
+                event.source, event.detail_type
+            )));
+        }
+        Ok(event.detail)
+    }
 }
 
 #[cfg(test)]

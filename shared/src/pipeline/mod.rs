@@ -6,16 +6,26 @@
 #[cfg(feature = "analysis")]
 pub mod analyze;
 pub mod attempts;
+pub mod chat;
+pub mod chat_window;
 pub mod collect;
 pub mod download;
 pub mod edit;
+pub mod function_url;
 pub mod lambda;
 pub mod messages;
+pub mod moderate;
+#[cfg(feature = "analysis")]
+pub mod moments;
 pub mod plan;
 pub mod publish;
+#[cfg(feature = "aws")]
+pub mod render_job;
 pub mod runner;
 pub mod schedule;
 pub mod stages;
+#[cfg(feature = "analysis")]
+pub mod stream_hype;
 pub mod webhook;
 pub mod worker;
 

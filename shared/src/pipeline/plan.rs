@@ -11,8 +11,10 @@
 //! (answered as `spam_risk_too_many_posts`, which waits for tomorrow); Instagram's
 //! `content_publishing_limit` is read at run time.
 //!
-//! Not here: reopening a `failed` publication needs a store operation the state store does not
-//! have yet; such publications are reported as `failed`, not retried.
+//! A publication that failed on an earlier day is set pending again and planned like a new
+//! one (seed 000: tomorrow's plan retries it), keeping whatever resume handle may still lead to
+//! the post — the publish stage checks it instead of posting again — and dropping one the
+//! platform itself reports as failed.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration as StdDuration;
@@ -26,9 +28,10 @@ use super::StageError;
 use crate::backend::Ports;
 use crate::domain::{
     Account, AccountName, ClipStatus, Platform, PostStatus, Publication, PublicationKey,
+    ResumeHandles,
 };
 use crate::platforms::oauth;
-use crate::platforms::PlatformError;
+use crate::platforms::{AccessToken, Check, PlatformError};
 use crate::queue::{QueueName, MAX_DELAY};
 
 /// YouTube's default `videos.insert` quota per project and day.
@@ -42,6 +45,9 @@ pub const INSTAGRAM_FALLBACK_POSTS: u32 = 25;
 const TIKTOK_SPACING: StdDuration = StdDuration::from_secs(10);
 /// How many edited clips a plan looks at.
 const CANDIDATES: usize = 500;
+/// A failed publication is retried by a plan at least this long after it failed: the next
+/// day's, not a second `hilite publish --now` the same afternoon.
+pub const RETRY_FAILED_AFTER: Duration = Duration::hours(12);
 
 /// What a plan did, for `hilite publish --now` and the logs.
 #[derive(Debug, Default, Clone, PartialEq, Serialize)]
@@ -132,15 +138,17 @@ pub async fn plan(
         .map_err(retry)?;
 
     let mut room: BTreeMap<Platform, u32> = BTreeMap::new();
+    let mut tokens: BTreeMap<Platform, AccessToken> = BTreeMap::new();
     for &platform in &account.platforms {
         match remaining(ports, platforms, &account, platform, &mine, &all, now).await {
-            Ok(0) => {
+            Ok((0, _)) => {
                 report
                     .skipped
                     .insert(platform.to_string(), "no quota left today".into());
             }
-            Ok(n) => {
+            Ok((n, token)) => {
                 room.insert(platform, n);
+                tokens.insert(platform, token);
             }
             Err(e) => {
                 report.skipped.insert(platform.to_string(), e.to_string());
@@ -171,16 +179,22 @@ pub async fn plan(
         if clip.media.short.is_none() || !covers(ports, &account, &clip).await.map_err(retry)? {
             continue;
         }
-        let state = |pl: Platform| {
+        let existing = |pl: Platform| {
             mine.iter()
                 .find(|p| p.key.clip_id == clip.id && p.key.platform == pl)
-                .map(|p| p.status)
         };
         let todo: Vec<Platform> = account
             .platforms
             .iter()
             .copied()
-            .filter(|pl| matches!(state(*pl), None | Some(PostStatus::Pending)))
+            .filter(|pl| match existing(*pl) {
+                None => true,
+                Some(p) => match p.status {
+                    PostStatus::Pending => true,
+                    PostStatus::Failed => p.updated_at <= now - RETRY_FAILED_AFTER,
+                    PostStatus::Uploading | PostStatus::Success => false,
+                },
+            })
             .collect();
         if todo.is_empty() {
             continue;
@@ -199,11 +213,21 @@ pub async fn plan(
                 account: name.clone(),
                 platform,
             };
-            ports
-                .store
-                .create_publication_if_absent(&Publication::planned(key, now))
-                .await
-                .map_err(retry)?;
+            match existing(platform) {
+                Some(failed) if failed.status == PostStatus::Failed => {
+                    let token = tokens.get(&platform);
+                    if !reopen(ports, platforms, failed, token, now).await? {
+                        continue;
+                    }
+                }
+                _ => {
+                    ports
+                        .store
+                        .create_publication_if_absent(&Publication::planned(key, now))
+                        .await
+                        .map_err(retry)?;
+                }
+            }
             let delay = if platform == Platform::Tiktok {
                 tiktok_n += 1;
                 (TIKTOK_SPACING * (tiktok_n - 1)).min(MAX_DELAY)
@@ -235,7 +259,43 @@ pub async fn plan(
     Ok(report)
 }
 
-/// Posts `account` may still make on `platform` today; an error when it cannot post there.
+/// Set a publication that failed on an earlier day pending again; `false` when another plan
+/// got there first. Its resume handles are kept unless the platform says the post they lead
+/// to failed: a handle that may still lead to a post (an upload session, a post still
+/// processing, one published but never recorded) lets the publish stage check instead of
+/// posting twice.
+async fn reopen(
+    ports: &Ports,
+    platforms: &Platforms,
+    failed: &Publication,
+    token: Option<&AccessToken>,
+    now: DateTime<Utc>,
+) -> Result<bool, StageError> {
+    let mut keep = failed.resume.clone();
+    if let (Some(token), Ok((publisher, _))) = (token, platforms.client(failed.key.platform)) {
+        if keep != ResumeHandles::default() {
+            if let Ok(Check::Failed(reason)) = publisher.check(token, &keep).await {
+                tracing::info!(publication = %failed.key, %reason, "the platform failed the earlier post; the retry starts afresh");
+                keep = ResumeHandles::default();
+            }
+        }
+    }
+    match ports
+        .store
+        .reopen_publication(&failed.key, &keep, now)
+        .await
+    {
+        Ok(_) => {
+            tracing::info!(publication = %failed.key, "retrying a publication that failed on an earlier day");
+            Ok(true)
+        }
+        Err(e) if e.is_conflict() => Ok(false),
+        Err(e) => Err(retry(e)),
+    }
+}
+
+/// Posts `account` may still make on `platform` today, with the token to post there; an error
+/// when it cannot post there.
 async fn remaining(
     ports: &Ports,
     platforms: &Platforms,
@@ -244,7 +304,7 @@ async fn remaining(
     mine: &[Publication],
     all: &[Publication],
     now: DateTime<Utc>,
-) -> Result<u32, PlatformError> {
+) -> Result<(u32, AccessToken), PlatformError> {
     let (publisher, client) =
         platforms
             .client(platform)
@@ -255,7 +315,7 @@ async fn remaining(
     // An unhealthy platform is not planned until it is reconnected.
     let token =
         oauth::access_token(ports.vault.as_ref(), client, &account.name, now, false).await?;
-    Ok(match platform {
+    let left = match platform {
         Platform::Youtube => YOUTUBE_DAILY_UPLOADS.saturating_sub(used_today(all, platform, now)),
         Platform::Tiktok => TIKTOK_DAILY_POSTS.saturating_sub(used_today(mine, platform, now)),
         Platform::Instagram => match publisher.remaining_posts(&token).await {
@@ -264,7 +324,8 @@ async fn remaining(
                 INSTAGRAM_FALLBACK_POSTS.saturating_sub(used_today(mine, platform, now))
             }
         },
-    })
+    };
+    Ok((left, token))
 }
 
 #[cfg(test)]
@@ -283,6 +344,7 @@ mod tests {
             broadcasters: vec![],
             privacy: Privacy::Public,
             paused: false,
+            templates: Default::default(),
             created_at: Utc::now(),
         }
     }

@@ -15,108 +15,38 @@
 //!    else fails after `max_attempts` claims. A failed publication is retried by a later plan.
 //! 5. When every active account that should post the clip has posted it everywhere, the clip
 //!    becomes `published` (and its media eligible for deletion — never before).
+//!
+//! This file holds steps 1–3; recording outcomes (4, 5) is `outcome`, the platform clients
+//! `clients`. The post text comes from the account's templates (`platforms::templates`).
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+mod clients;
+mod outcome;
+
 use std::time::Duration as StdDuration;
 
 use async_trait::async_trait;
 use chrono::Duration;
 
+pub use clients::Platforms;
+pub use outcome::{covers, finish_clip};
+use outcome::{fail_unclaimed, record_unclaimed, settle_claim, stage_error_without_claim};
+
 use super::messages::PublishMessage;
 use super::StageError;
 use crate::backend::Ports;
-use crate::config::Config;
 use crate::domain::{
-    Account, Claim, Clip, ClipPatch, ClipStatus, Platform, PostResult, PostStatus, Publication,
-    PublicationKey, ResumeHandles, Transition,
+    Account, Claim, Clip, Platform, PostStatus, Publication, PublicationKey, ResumeHandles,
 };
-use crate::platforms::instagram::Instagram;
 use crate::platforms::oauth::{self, OAuthClient};
 use crate::platforms::templates::{self, Templates};
-use crate::platforms::tiktok::{ChunkRules, TikTok};
-use crate::platforms::youtube::{self, YouTube};
 use crate::platforms::{
     validate, AccessToken, Check, PlatformError, PostJob, ProgressSink, Publisher, Step,
 };
-use crate::store::StoreError;
 
 /// How long a claim holds a publication: longer than any single upload attempt.
 pub const LEASE: Duration = Duration::minutes(30);
 /// How long Instagram's presigned media URL lives: long enough for Meta to fetch it.
 const MEDIA_URL_TTL: StdDuration = StdDuration::from_secs(3600);
-
-/// The three platform clients and their token endpoints, built once per process.
-#[derive(Clone)]
-pub struct Platforms {
-    clients: BTreeMap<Platform, (Arc<dyn Publisher>, OAuthClient)>,
-    pub templates: Templates,
-    pub account_templates: BTreeMap<String, Templates>,
-    pub max_attempts: u32,
-}
-
-impl Platforms {
-    /// The real clients, with the configured base URLs and the platforms' chunk rules.
-    pub fn from_config(config: &Config) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(StdDuration::from_secs(15))
-            .timeout(StdDuration::from_secs(600))
-            .build()?;
-        let yt = YouTube::new(
-            http.clone(),
-            config.youtube.clone(),
-            youtube::DEFAULT_CHUNK_BYTES,
-            youtube::CHUNK_UNIT,
-        );
-        let tt = TikTok::new(
-            http.clone(),
-            config.tiktok.clone(),
-            10 * 1024 * 1024,
-            ChunkRules::TIKTOK,
-        );
-        let ig = Instagram::new(http.clone(), config.instagram.clone());
-        let oauth = |p: Platform, c: &crate::config::PlatformConfig| {
-            OAuthClient::new(p, http.clone(), c.clone())
-        };
-        Ok(Self::new(
-            vec![
-                (
-                    Arc::new(yt) as Arc<dyn Publisher>,
-                    oauth(Platform::Youtube, &config.youtube),
-                ),
-                (Arc::new(tt), oauth(Platform::Tiktok, &config.tiktok)),
-                (Arc::new(ig), oauth(Platform::Instagram, &config.instagram)),
-            ],
-            config.pipeline.max_attempts,
-        ))
-    }
-
-    pub fn new(clients: Vec<(Arc<dyn Publisher>, OAuthClient)>, max_attempts: u32) -> Self {
-        let clients = clients
-            .into_iter()
-            .map(|(p, o)| (p.platform(), (p, o)))
-            .collect();
-        Self {
-            clients,
-            templates: Templates::default(),
-            account_templates: BTreeMap::new(),
-            max_attempts: max_attempts.max(1),
-        }
-    }
-
-    pub fn client(&self, platform: Platform) -> Result<(&dyn Publisher, &OAuthClient), StageError> {
-        self.clients
-            .get(&platform)
-            .map(|(p, o)| (p.as_ref(), o))
-            .ok_or_else(|| StageError::Permanent(format!("this build has no {platform} client")))
-    }
-
-    fn templates_for(&self, account: &Account) -> &Templates {
-        self.account_templates
-            .get(account.name.as_str())
-            .unwrap_or(&self.templates)
-    }
-}
 
 /// Saves resume handles under our claim.
 struct ClaimSink<'a> {
@@ -140,7 +70,7 @@ impl ProgressSink for ClaimSink<'_> {
     }
 }
 
-fn retry(e: impl std::fmt::Display) -> StageError {
+pub(super) fn retry(e: impl std::fmt::Display) -> StageError {
     StageError::Retryable(e.to_string())
 }
 
@@ -219,6 +149,15 @@ pub async fn publish(
         .map_err(retry)?
     {
         Claim::Claimed(p) => p,
+        // Lost to a concurrent delivery of the same message: the winner may end by asking to
+        // come back later (Instagram processing), and deleting this copy would lose that
+        // post, so this copy waits out the lease and looks again.
+        Claim::NotClaimable(p) if p.status == PostStatus::Uploading => {
+            return Err(StageError::RateLimited {
+                until: p.lease_until.unwrap_or(now + LEASE),
+                reason: format!("{key} is being uploaded by another worker"),
+            })
+        }
         Claim::NotClaimable(_) => return Ok(()),
         Claim::Missing => {
             return Err(StageError::Poison(format!(
@@ -229,7 +168,6 @@ pub async fn publish(
     let claim = claimed.claim_token.clone().unwrap_or_default();
     let outcome = post(
         ports,
-        platforms,
         publisher,
         oauth_client,
         &account,
@@ -280,7 +218,6 @@ where
 #[allow(clippy::too_many_arguments)]
 async fn post(
     ports: &Ports,
-    platforms: &Platforms,
     publisher: &dyn Publisher,
     client: &OAuthClient,
     account: &Account,
@@ -338,7 +275,7 @@ async fn post(
         ),
         _ => None,
     };
-    let text = templates::render(platforms.templates_for(account), clip, platform);
+    let text = templates::render(&Templates::for_account(&account.templates), clip, platform);
     let job = PostJob {
         file: file.path(),
         size,
@@ -359,189 +296,4 @@ async fn post(
         }
     })
     .await
-}
-
-/// Record the outcome of a claimed attempt and tell the queue what to do.
-async fn settle_claim(
-    ports: &Ports,
-    platforms: &Platforms,
-    key: &PublicationKey,
-    claimed: &Publication,
-    claim: &str,
-    outcome: Result<Step, PlatformError>,
-) -> Result<(), StageError> {
-    let now = ports.clock.now();
-    let store = &ports.store;
-    let release = |error: String, again: bool| async move {
-        match store
-            .release_publication(key, claim, &error, again, now)
-            .await
-        {
-            Ok(_) => Ok(()),
-            // Our claim was overtaken: the new holder decides.
-            Err(StoreError::Conflict { .. }) => Err(StageError::Retryable(format!(
-                "{key}: lost the claim while recording: {error}"
-            ))),
-            Err(e) => Err(retry(format!("{error} (and the release failed: {e})"))),
-        }
-    };
-    let attempts = claimed.attempts;
-    let max = platforms.max_attempts;
-    match outcome {
-        Ok(Step::Posted(result)) => {
-            store
-                .complete_publication(key, claim, &result, now)
-                .await
-                .map_err(retry)?;
-            tracing::info!(publication = %key, url = %result.url, "posted");
-            finish_clip(ports, key).await
-        }
-        Ok(Step::Processing { check_at }) => {
-            release("processing on the platform".into(), true).await?;
-            Err(StageError::RateLimited {
-                until: check_at,
-                reason: format!("{key} is processing on {}", key.platform),
-            })
-        }
-        Err(e @ (PlatformError::Rejected { .. } | PlatformError::NotConnected { .. })) => {
-            tracing::warn!(publication = %key, error = %e, "publication failed without retry");
-            release(e.to_string(), false).await?;
-            Err(StageError::Permanent(e.to_string()))
-        }
-        Err(PlatformError::RateLimited { until, message, .. }) => {
-            release(format!("rate limited: {message}"), true).await?;
-            Err(StageError::RateLimited {
-                until,
-                reason: message,
-            })
-        }
-        Err(e) => {
-            let limit = if matches!(e, PlatformError::Transient { .. }) {
-                max * 3
-            } else {
-                max
-            };
-            if attempts >= limit {
-                let reason = format!("gave up after {attempts} attempts: {e}");
-                tracing::warn!(publication = %key, error = %reason, "publication failed");
-                release(reason.clone(), false).await?;
-                return Err(StageError::Permanent(reason));
-            }
-            tracing::warn!(publication = %key, attempts, error = %e, "publication attempt failed; it will be retried");
-            release(e.to_string(), true).await?;
-            Err(StageError::Retryable(e.to_string()))
-        }
-    }
-}
-
-fn stage_error_without_claim(e: PlatformError) -> StageError {
-    match e {
-        PlatformError::RateLimited { until, message, .. } => StageError::RateLimited {
-            until,
-            reason: message,
-        },
-        other => StageError::Retryable(other.to_string()),
-    }
-}
-
-/// Claim only to record what the platform already decided (a finished or failed post).
-async fn record_unclaimed(
-    ports: &Ports,
-    key: &PublicationKey,
-    outcome: Result<PostResult, String>,
-) -> Result<(), StageError> {
-    let now = ports.clock.now();
-    let Claim::Claimed(p) = ports
-        .store
-        .claim_publication(key, LEASE, now)
-        .await
-        .map_err(retry)?
-    else {
-        return Ok(());
-    };
-    let claim = p.claim_token.unwrap_or_default();
-    match outcome {
-        Ok(result) => {
-            ports
-                .store
-                .complete_publication(key, &claim, &result, now)
-                .await
-                .map_err(retry)?;
-            finish_clip(ports, key).await
-        }
-        Err(reason) => {
-            ports
-                .store
-                .release_publication(key, &claim, &reason, false, now)
-                .await
-                .map_err(retry)?;
-            Err(StageError::Permanent(reason))
-        }
-    }
-}
-
-async fn fail_unclaimed(
-    ports: &Ports,
-    key: &PublicationKey,
-    reason: &str,
-) -> Result<(), StageError> {
-    tracing::warn!(publication = %key, error = %reason, "publication cannot be posted");
-    record_unclaimed(ports, key, Err(reason.to_string())).await
-}
-
-/// Whether `account` posts `clip`'s broadcaster (all when its list is empty).
-pub async fn covers(ports: &Ports, account: &Account, clip: &Clip) -> Result<bool, StoreError> {
-    if account.broadcasters.is_empty() {
-        return Ok(true);
-    }
-    let login = match ports.store.get_broadcaster(&clip.broadcaster_id).await? {
-        Some(b) => b.login.as_str().to_string(),
-        None => clip.broadcaster_name.to_lowercase(),
-    };
-    Ok(account.broadcasters.iter().any(|b| b.as_str() == login))
-}
-
-/// Move the clip to `published` once every active account that should post it has, on every
-/// one of its platforms. Until then its media stays.
-pub async fn finish_clip(ports: &Ports, key: &PublicationKey) -> Result<(), StageError> {
-    let Some(clip) = ports.store.get_clip(&key.clip_id).await.map_err(retry)? else {
-        return Ok(());
-    };
-    if clip.status != ClipStatus::Edited {
-        return Ok(());
-    }
-    let pubs = ports
-        .store
-        .list_publications(Some(&clip.id), None)
-        .await
-        .map_err(retry)?;
-    for account in ports.store.list_accounts().await.map_err(retry)? {
-        if account.paused || !covers(ports, &account, &clip).await.map_err(retry)? {
-            continue;
-        }
-        let done = |pl: &Platform| {
-            pubs.iter().any(|p| {
-                p.key.account == account.name
-                    && p.key.platform == *pl
-                    && p.status == PostStatus::Success
-            })
-        };
-        if !account.platforms.iter().all(done) {
-            return Ok(());
-        }
-    }
-    let t = Transition::new(ClipStatus::Edited, ClipStatus::Published)
-        .map_err(|e| StageError::Permanent(e.to_string()))?;
-    match ports
-        .store
-        .transition_clip(&clip.id, t, ClipPatch::default(), ports.clock.now())
-        .await
-    {
-        Ok(_) => {
-            tracing::info!(clip = %clip.id, "posted everywhere it should be; the clip is published");
-            Ok(())
-        }
-        Err(StoreError::Conflict { .. }) => Ok(()),
-        Err(e) => Err(retry(e)),
-    }
 }

@@ -1,17 +1,22 @@
 //! Settling a delivery with its queue after a stage ran, and the SQS batch runner the Lambda
 //! functions use. The same `settle` serves `hilite serve`'s workers, so a stage's outcome means
-//! the same thing on both backends.
+//! the same thing on both backends. Each record runs in a `stage` span (stage, clip id,
+//! attempt, message id), ends with one "stage finished" log line with its duration and
+//! outcome, and one CloudWatch Embedded Metric Format line on stdout (`hilite::metrics::emf`).
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use chrono::Utc;
 use futures::StreamExt;
 use rand::Rng;
+use tracing::Instrument;
 
 use super::StageError;
-use crate::queue::{Delivery, Queue, QueueName, MAX_VISIBILITY};
+use crate::metrics::emf::EmfStdout;
+use crate::metrics::{log_run, MessageFacts, Outcome, StageMetrics, StageRun};
+use crate::queue::{Delivery, Queue, QueueName, MAX_DELAY, MAX_VISIBILITY};
 
 /// Longest backoff between two tries of a retryable failure.
 const MAX_BACKOFF: Duration = Duration::from_secs(15 * 60);
@@ -32,8 +37,11 @@ pub fn backoff(receive_count: u32) -> Duration {
 pub enum Settled {
     /// Done (or permanently failed and recorded): the message is deleted.
     Deleted,
-    /// Will come back after a delay (backoff or rate-limit reset).
+    /// Will come back after a delay (a retryable failure's backoff).
     RetryLater,
+    /// Sent again as a new message delayed until a rate-limit reset or a wait ends, and this
+    /// copy deleted (in Lambda, by the event source mapping): a wait uses up no receive.
+    Requeued,
     /// Left as it is: visible again after its visibility timeout, dead-lettered after the
     /// maximum receives.
     LeftForRedelivery,
@@ -60,10 +68,29 @@ pub async fn settle(
         }
         Err(StageError::Poison(_)) => return Settled::LeftForRedelivery,
         Err(StageError::Retryable(_)) => backoff(delivery.receive_count),
-        Err(StageError::RateLimited { until, .. }) => (*until - Utc::now())
-            .to_std()
-            .unwrap_or(Duration::ZERO)
-            .min(MAX_VISIBILITY),
+        Err(StageError::RateLimited { until, .. }) => {
+            let wait = (*until - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+            // A wait is not a failure: it must not use up the message's receives (after
+            // `maxReceiveCount` of them SQS dead-letters it, and an Instagram container polled
+            // three times would be lost). So the message is sent again with the wait as its
+            // delay (at most SQS's 15 minutes; a longer wait is sent again as often as needed,
+            // each time bounded by `until`) and this copy is deleted. A crash between the two
+            // leaves both copies; every stage is idempotent under redelivery.
+            match queue.send(name, &delivery.body, wait.min(MAX_DELAY)).await {
+                Ok(()) => {
+                    if delete_done {
+                        if let Err(e) = queue.delete(name, &delivery.receipt).await {
+                            tracing::warn!(queue = %name, message_id = %delivery.message_id, error = %e, "could not delete a message sent again for later; it comes back once more");
+                        }
+                    }
+                    return Settled::Requeued;
+                }
+                Err(e) => {
+                    tracing::warn!(queue = %name, message_id = %delivery.message_id, error = %e, "could not send a waiting message again; delaying this copy instead");
+                    wait.min(MAX_VISIBILITY)
+                }
+            }
+        }
     };
     match queue.retry_after(name, &delivery.receipt, delay).await {
         Ok(()) => Settled::RetryLater,
@@ -102,14 +129,36 @@ where
                     .and_then(|n| n.parse().ok())
                     .unwrap_or(1),
             };
-            let outcome = handler(delivery.clone()).await;
-            if let Err(e) = &outcome {
-                tracing::warn!(queue = %name, message_id = %message_id, receive_count = delivery.receive_count, error = %e, "record not done");
+            let facts = MessageFacts::read(name, &delivery.body);
+            let span = tracing::info_span!(
+                "stage",
+                stage = %name,
+                clip_id = facts.clip_id.as_deref().unwrap_or("-"),
+                attempt = delivery.receive_count,
+                message_id = %message_id,
+            );
+            async {
+                let started = Instant::now();
+                let outcome = handler(delivery.clone()).await;
+                if let Err(e) = &outcome {
+                    tracing::warn!(error = %e, "record not done");
+                }
+                let run = StageRun {
+                    stage: name,
+                    facts,
+                    attempt: delivery.receive_count,
+                    duration: started.elapsed(),
+                    outcome: Outcome::of(&outcome),
+                };
+                log_run(&run);
+                EmfStdout.record(&run).await;
+                match settle(queue, name, &delivery, &outcome, false).await {
+                    Settled::Deleted | Settled::Requeued => None,
+                    Settled::RetryLater | Settled::LeftForRedelivery => Some(message_id),
+                }
             }
-            match settle(queue, name, &delivery, &outcome, false).await {
-                Settled::Deleted => None,
-                Settled::RetryLater | Settled::LeftForRedelivery => Some(message_id),
-            }
+            .instrument(span)
+            .await
         })
         .buffer_unordered(concurrency.max(1))
         .filter_map(|failed| async move { failed })

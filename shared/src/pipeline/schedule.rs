@@ -115,6 +115,7 @@ mod tests {
             broadcasters: vec![],
             privacy: Privacy::Public,
             paused,
+            templates: Default::default(),
             created_at: Utc::now(),
         }
     }

@@ -30,6 +30,10 @@ pub struct Pipeline {
     pub platforms: Arc<Platforms>,
     /// The render settings, transcriber and concurrency limit of the edit stage.
     pub editor: Arc<super::edit::Editor>,
+    /// Where `hilite serve`'s workers record each stage run (`hilite::metrics`).
+    pub metrics: Arc<dyn crate::metrics::StageMetrics>,
+    /// The chat batch being filled by this process's chat handlers (`pipeline::chat`).
+    pub chat: Arc<super::chat::ChatSink>,
 }
 
 impl Pipeline {
@@ -42,6 +46,7 @@ impl Pipeline {
         let platforms = Platforms::from_config(&config)
             .unwrap_or_else(|e| panic!("cannot build the platform clients: {e}"));
         let editor = Arc::new(super::edit::Editor::from_config(&config));
+        let metrics = crate::metrics::for_config(&config);
         Self {
             ports,
             config,
@@ -49,6 +54,8 @@ impl Pipeline {
             clip_fetcher: Arc::new(clip_fetcher),
             platforms: Arc::new(platforms),
             editor,
+            metrics,
+            chat: Arc::default(),
         }
     }
 
@@ -88,6 +95,10 @@ impl Pipeline {
             QueueName::Publish => {
                 let msg: PublishMessage = parse(&delivery.body)?;
                 publish(&self.ports, &self.platforms, &msg).await
+            }
+            QueueName::Chat => {
+                let note: super::chat::ChatNote = parse(&delivery.body)?;
+                self.chat.append(&self.ports, &self.config.chat, note).await
             }
         }
     }

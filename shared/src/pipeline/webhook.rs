@@ -7,6 +7,10 @@
 //! `stream.offline` re-enqueues the same window, which collect handles idempotently), and the id
 //! is remembered only after they succeeded, so a crash half-way leaves Twitch's retry to finish
 //! the job instead of losing it.
+//!
+//! Chat messages are the exception: `channel.chat.message` goes to the chat queue without any
+//! state store call (a busy chat sends thousands a minute), and its redeliveries are dropped by
+//! message id when the chat log is written and read (`chat.rs`, `chat_window.rs`).
 
 use std::time::Duration;
 
@@ -14,12 +18,14 @@ use chrono::{DateTime, Utc};
 use http::HeaderMap;
 use secrecy::{ExposeSecret, SecretString};
 
+use super::chat::{ChatLine, ChatNote};
 use super::messages::{encode, CollectMessage};
 use crate::backend::Ports;
 use crate::domain::{BroadcasterId, ExternalId, Stream, SubscriptionStatus};
 use crate::queue::QueueName;
 use crate::twitch::eventsub::{
-    self, Challenge, Notification, Refusal, Revocation, SignedHeaders, StreamOffline, StreamOnline,
+    self, Challenge, ChatMessageEvent, Notification, Refusal, Revocation, SignedHeaders,
+    StreamOffline, StreamOnline,
 };
 
 /// Twitch's notifications are a few KiB; anything over this is refused unread.
@@ -100,6 +106,16 @@ pub async fn handle_webhook(
             return WebhookResponse::text(400, "malformed JSON");
         }
     };
+    // Chat arrives by the thousand a minute: it goes straight to the chat queue, with no state
+    // store read or write per message; the chat log drops redeliveries by message id instead.
+    if let Message::Notification(n) = &message {
+        if n.subscription.kind == eventsub::CHAT_MESSAGE {
+            return match chat(ports, n, sent_at).await {
+                Ok(r) => r,
+                Err(e) => unavailable(&message_id, &e),
+            };
+        }
+    }
     match ports.store.message_seen(&message_id, now).await {
         Ok(true) => {
             tracing::debug!(message_id = %message_id, "webhook message already handled");
@@ -212,6 +228,39 @@ async fn apply(
             Ok(WebhookResponse::no_content())
         }
     }
+}
+
+/// A `channel.chat.message` notification onto the chat queue.
+async fn chat(
+    ports: &Ports,
+    n: &Notification,
+    sent_at: DateTime<Utc>,
+) -> Result<WebhookResponse, ApplyError> {
+    let event = serde_json::from_value::<ChatMessageEvent>(n.event.clone());
+    let note = event.ok().and_then(|e| {
+        let broadcaster_id = BroadcasterId::parse(e.broadcaster_user_id.clone()).ok()?;
+        (!e.message_id.is_empty()).then(|| ChatNote {
+            broadcaster_id,
+            line: ChatLine {
+                emote_ids: e.emote_ids(),
+                id: e.message_id,
+                at: sent_at,
+                text: e.message.text,
+            },
+        })
+    });
+    let Some(note) = note else {
+        tracing::info!("refused a chat notification with bad fields");
+        return Ok(WebhookResponse::text(
+            400,
+            "malformed event: bad channel.chat.message fields",
+        ));
+    };
+    ports
+        .queue
+        .send(QueueName::Chat, &encode(&note), Duration::ZERO)
+        .await?;
+    Ok(WebhookResponse::no_content())
 }
 
 async fn notification(

@@ -9,9 +9,13 @@
 //! made visible again at once, so the next start (or another process) picks them up. A handler
 //! that panics leaves its message in flight; it comes back after its visibility timeout and is
 //! dead-lettered after the queue's maximum receives, as in SQS.
+//!
+//! Each delivery runs in a `stage` span (stage, clip id, attempt, message id) and ends with one
+//! "stage finished" line (duration, outcome), counted by the handler's [`StageHandler::record`]
+//! (the SQLite counters `hilite status` shows, for [`Pipeline`]).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -21,6 +25,7 @@ use tracing::Instrument;
 
 use super::{settle, Pipeline, Settled, StageError};
 use crate::config::Config;
+use crate::metrics::{log_run, MessageFacts, Outcome, StageRun};
 use crate::queue::{Delivery, Queue, QueueName, MAX_RECEIVE_BATCH};
 
 /// Longest pause after repeated queue errors, so a broken database is retried calmly.
@@ -32,12 +37,19 @@ const RELEASE_TIMEOUT: Duration = Duration::from_secs(10);
 #[async_trait]
 pub trait StageHandler: Send + Sync {
     async fn handle(&self, queue: QueueName, delivery: &Delivery) -> Result<(), StageError>;
+
+    /// Where each finished run is counted; nowhere unless the handler says.
+    async fn record(&self, _run: &StageRun) {}
 }
 
 #[async_trait]
 impl StageHandler for Pipeline {
     async fn handle(&self, queue: QueueName, delivery: &Delivery) -> Result<(), StageError> {
         Pipeline::handle(self, queue, delivery).await
+    }
+
+    async fn record(&self, run: &StageRun) {
+        self.metrics.record(run).await;
     }
 }
 
@@ -233,14 +245,17 @@ impl Poller {
         let name = self.name;
         let queue = self.queue.clone();
         let handler = self.handler.clone();
+        let facts = MessageFacts::read(name, &delivery.body);
         let span = tracing::info_span!(
-            "delivery",
-            queue = %name,
+            "stage",
+            stage = %name,
+            clip_id = facts.clip_id.as_deref().unwrap_or("-"),
+            attempt = delivery.receive_count,
             message_id = %delivery.message_id,
-            receive_count = delivery.receive_count,
         );
         async move {
             let _permit = permit;
+            let started = Instant::now();
             let outcome = tokio::select! {
                 outcome = handler.handle(name, &delivery) => outcome,
                 () = abandon.cancelled() => {
@@ -251,9 +266,19 @@ impl Poller {
             if let Err(e) = &outcome {
                 tracing::warn!(error = %e, "delivery not done");
             }
+            let run = StageRun {
+                stage: name,
+                facts,
+                attempt: delivery.receive_count,
+                duration: started.elapsed(),
+                outcome: Outcome::of(&outcome),
+            };
+            log_run(&run);
+            handler.record(&run).await;
             match settle(queue.as_ref(), name, &delivery, &outcome, true).await {
                 Settled::Deleted => tracing::debug!("delivery done"),
                 Settled::RetryLater => tracing::debug!("delivery will be retried after a pause"),
+                Settled::Requeued => tracing::debug!("delivery sent again for later"),
                 Settled::LeftForRedelivery => {
                     tracing::debug!("delivery left for redelivery after its visibility timeout")
                 }

@@ -1,7 +1,9 @@
-//! Post text from templates (seed 003): `{title}`, `{broadcaster}`, `{clipper}`,
-//! `{hashtags}` and `{clip_url}` filled from the clip, the generated title preferred to
-//! Twitch's. The broadcaster is always credited: a description that does not name them gets a
-//! credit line. Each platform's length limits are applied here, so uploads never fail on them:
+//! Post text from templates (seed 003): `{title}`, `{description}`, `{broadcaster}`,
+//! `{clipper}`, `{hashtags}` and `{clip_url}` filled from the clip, the generated title
+//! preferred to Twitch's, the generated description and hashtags used when the edit stage made
+//! them. Each account may set its own templates ([`Templates::for_account`]); what it leaves
+//! unset is the default. The broadcaster is always credited: a text that does not name them
+//! gets a credit line. Each platform's length limits are applied here, so uploads never fail on them:
 //! YouTube titles 100 characters and descriptions 5000 bytes
 //! (<https://developers.google.com/youtube/v3/docs/videos#snippet.title>), TikTok titles 2200
 //! characters (<https://developers.tiktok.com/doc/content-posting-api-reference-direct-post>),
@@ -11,9 +13,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::PostText;
-use crate::domain::{Clip, Platform};
+use crate::domain::{Clip, Platform, PostTemplates};
 
-/// An account's templates (`[publish]` in the configuration, overridable per account).
+/// The templates one post is rendered with: the defaults, overridden per account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Templates {
@@ -28,9 +30,21 @@ impl Default for Templates {
         Self {
             title: "{title}".into(),
             description:
-                "{title} — clipped by {clipper} on {broadcaster}'s stream.\n{clip_url}\n{hashtags}"
+                "{description}\n{title} — clipped by {clipper} on {broadcaster}'s stream.\n{clip_url}\n{hashtags}"
                     .into(),
             hashtags: vec!["twitch".into(), "shorts".into(), "gaming".into()],
+        }
+    }
+}
+
+impl Templates {
+    /// The defaults with what `account` sets in their place.
+    pub fn for_account(account: &PostTemplates) -> Self {
+        let d = Self::default();
+        Self {
+            title: account.title.clone().unwrap_or(d.title),
+            description: account.description.clone().unwrap_or(d.description),
+            hashtags: account.hashtags.clone().unwrap_or(d.hashtags),
         }
     }
 }
@@ -43,6 +57,10 @@ fn fill(template: &str, clip: &Clip, hashtags: &str) -> String {
         .unwrap_or(&clip.title);
     template
         .replace("{title}", title)
+        .replace(
+            "{description}",
+            clip.generated_description.as_deref().unwrap_or_default(),
+        )
         .replace("{broadcaster}", &clip.broadcaster_name)
         .replace("{clipper}", &clip.editor_name)
         .replace("{hashtags}", hashtags)
@@ -63,18 +81,22 @@ fn cut_bytes(s: &str, n: usize) -> String {
 
 /// Render the text of `clip`'s post on `platform`.
 pub fn render(t: &Templates, clip: &Clip, platform: Platform) -> PostText {
+    // Instagram allows 30 hashtags a post; YouTube ignores all of a video's if it has over 60
+    // (https://support.google.com/youtube/answer/6390658).
     let max_tags = if platform == Platform::Instagram {
         30
     } else {
-        t.hashtags.len()
+        60
     };
-    let tags: Vec<String> = t
-        .hashtags
-        .iter()
-        .map(|h| h.trim_start_matches('#').to_string())
-        .filter(|h| !h.is_empty())
-        .take(max_tags)
-        .collect();
+    // The account's tags first, then the generated ones, each once.
+    let mut tags: Vec<String> = Vec::new();
+    for tag in t.hashtags.iter().chain(&clip.generated_hashtags) {
+        let tag = tag.trim().trim_start_matches('#');
+        if !tag.is_empty() && !tags.iter().any(|t| t.eq_ignore_ascii_case(tag)) {
+            tags.push(tag.to_string());
+        }
+    }
+    tags.truncate(max_tags);
     let hashtags = tags
         .iter()
         .map(|h| format!("#{h}"))
@@ -151,6 +173,10 @@ mod tests {
             window: None,
             media: MediaKeys::default(),
             generated_title: Some("Generated <title>".into()),
+            generated_description: None,
+            generated_hashtags: Vec::new(),
+            moderation: None,
+            edit_job: None,
             errors: vec![],
             fetched_at: now,
             updated_at: now,
@@ -186,6 +212,39 @@ mod tests {
                 .contains("Credit: StreamerOne — twitch.tv/streamerone"),
             "{}",
             text.description
+        );
+    }
+
+    #[test]
+    fn an_accounts_templates_replace_the_defaults_and_generated_text_is_used() {
+        let mut c = clip();
+        c.generated_description = Some("The comeback of the year".into());
+        c.generated_hashtags = vec!["#clutch".into(), "#Twitch".into()];
+        let own = PostTemplates {
+            title: Some("{broadcaster}: {title}".into()),
+            description: Some("{description} {hashtags}".into()),
+            hashtags: None,
+        };
+        let t = Templates::for_account(&own);
+        assert_eq!(t.hashtags, Templates::default().hashtags, "unset: default");
+        let text = render(&t, &c, Platform::Youtube);
+        assert_eq!(text.title, "StreamerOne: Generated title");
+        assert!(
+            text.description
+                .starts_with("The comeback of the year #twitch #shorts #gaming #clutch"),
+            "{}",
+            text.description
+        );
+        assert_eq!(
+            text.tags,
+            ["twitch", "shorts", "gaming", "clutch"],
+            "each tag once"
+        );
+        let plain = render(&Templates::default(), &clip(), Platform::Tiktok);
+        assert!(
+            plain.description.starts_with("Generated"),
+            "no generated description leaves no blank line: {:?}",
+            plain.description
         );
     }
 

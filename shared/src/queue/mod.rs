@@ -34,15 +34,19 @@ pub enum QueueName {
     Analyze,
     Edit,
     Publish,
+    /// Chat messages from `channel.chat.message`, appended to the stream's chat log in batches
+    /// (`pipeline::chat`).
+    Chat,
 }
 
 impl QueueName {
-    pub const ALL: [QueueName; 5] = [
+    pub const ALL: [QueueName; 6] = [
         QueueName::Collect,
         QueueName::Download,
         QueueName::Analyze,
         QueueName::Edit,
         QueueName::Publish,
+        QueueName::Chat,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -52,6 +56,7 @@ impl QueueName {
             QueueName::Analyze => "analyze",
             QueueName::Edit => "edit",
             QueueName::Publish => "publish",
+            QueueName::Chat => "chat",
         }
     }
 }

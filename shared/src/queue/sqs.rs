@@ -62,11 +62,13 @@ impl SqsQueue {
             (QueueName::Analyze, false) => (&u.analyze, "analyze"),
             (QueueName::Edit, false) => (&u.edit, "edit"),
             (QueueName::Publish, false) => (&u.publish, "publish"),
+            (QueueName::Chat, false) => (&u.chat, "chat"),
             (QueueName::Collect, true) => (&u.collect_dlq, "collect_dlq"),
             (QueueName::Download, true) => (&u.download_dlq, "download_dlq"),
             (QueueName::Analyze, true) => (&u.analyze_dlq, "analyze_dlq"),
             (QueueName::Edit, true) => (&u.edit_dlq, "edit_dlq"),
             (QueueName::Publish, true) => (&u.publish_dlq, "publish_dlq"),
+            (QueueName::Chat, true) => (&u.chat_dlq, "chat_dlq"),
         };
         if url.is_empty() {
             let env = format!("HILITE_AWS__QUEUES__{}", key.to_uppercase());

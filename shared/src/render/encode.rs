@@ -118,12 +118,17 @@ pub async fn encode(
     ];
     let quality = cfg.quality.to_string();
     match plan.encoder {
-        Encoder::Libx264 => args.extend([
-            "-preset".into(),
-            cfg.x264_preset.clone(),
-            "-crf".into(),
-            quality,
-        ]),
+        Encoder::Libx264 => {
+            args.extend([
+                "-preset".into(),
+                cfg.x264_preset.clone(),
+                "-crf".into(),
+                quality,
+            ]);
+            if !cfg.x264_params.is_empty() {
+                args.extend(["-x264-params".into(), cfg.x264_params.clone()]);
+            }
+        }
         Encoder::H264Nvenc => args.extend(
             ["-preset", "p5", "-rc", "vbr", "-b:v", "0", "-cq"]
                 .iter()

@@ -209,6 +209,8 @@ pub struct RenderConfig {
     pub encoder: EncoderChoice,
     /// libx264 preset: speed against size at the same quality.
     pub x264_preset: String,
+    /// libx264 options over the preset (`-x264-params`, `key=value:…`); empty for none.
+    pub x264_params: String,
     /// Constant quality (libx264 CRF, NVENC CQ); lower is better and larger.
     pub quality: u8,
     /// Integrated loudness target (LUFS) and true-peak ceiling (dBTP).
@@ -233,7 +235,11 @@ impl Default for RenderConfig {
             safe_area: SafeArea::default(),
             fonts_dir: PathBuf::from("/usr/share/fonts/truetype/dejavu"),
             encoder: EncoderChoice::Auto,
-            x264_preset: "veryfast".into(),
+            // `superfast` with veryfast's macroblock tree and 10-frame look-ahead put back:
+            // on `make bench`'s 1080×1920 render, about 40 % less encoding CPU than
+            // `veryfast` at the same CRF and the same SSIM, for a file about 10 % larger.
+            x264_preset: "superfast".into(),
+            x264_params: "mbtree=1:rc-lookahead=10".into(),
             quality: 21,
             // The targets: about the level the platforms play short videos at (no
             // platform publishes a number); the -1 dBTP ceiling leaves room for AAC overshoot.

@@ -1,7 +1,8 @@
 //! whisper.cpp in-process through `whisper-rs` (cargo feature `whisper`; `cuda` for the GPU
 //! image). The model is loaded once; each transcription runs on a blocking thread with its own
 //! state. Word times come from whisper.cpp's token timestamps with one word per segment
-//! (`max_len = 1`, `split_on_word`), the same as `whisper-cli -ml 1 -sow`.
+//! (`max_len = 1`, `split_on_word`), the same as `whisper-cli -ml 1 -sow`. Tested on a
+//! model generated at test time (`whisper_tests.rs`; `make test` runs them with the feature).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -25,6 +26,8 @@ impl WhisperTranscriber {
                 model.display()
             )));
         }
+        // whisper.cpp prints to stderr unless hooked: its lines go to `tracing` instead.
+        whisper_rs::install_logging_hooks();
         let ctx = WhisperContext::new_with_params(model, WhisperContextParameters::default())
             .map_err(|e| {
                 TranscribeError::Setup(format!(
@@ -137,3 +140,7 @@ fn pcm16_samples(bytes: &[u8]) -> Option<Vec<f32>> {
     }
     None
 }
+
+#[cfg(test)]
+#[path = "whisper_tests.rs"]
+mod tests;

@@ -74,6 +74,15 @@ pub trait StateStore: Send + Sync {
         patch: ClipPatch,
         now: DateTime<Utc>,
     ) -> StoreResult<Clip>;
+    /// Change a clip's fields by `patch` while it stays in `expected` (the render job id the
+    /// edit stage records). Returns the updated clip; `Conflict` when it has moved.
+    async fn update_clip(
+        &self,
+        id: &ClipId,
+        expected: ClipStatus,
+        patch: ClipPatch,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Clip>;
     /// Count a failed attempt of `stage` (and log the message) while the clip is still in
     /// `expected`. Returns the clip with its new attempt count; `Conflict` if it moved.
     async fn record_clip_failure(
@@ -129,6 +138,14 @@ pub trait StateStore: Send + Sync {
         clip: Option<&ClipId>,
         account: Option<&AccountName>,
     ) -> StoreResult<Vec<Publication>>;
+    /// Set a `failed` publication `pending` again (see `Publication::reopen`), keeping only
+    /// `resume`. `Conflict` (and no change) when it is not failed; `NotFound` when missing.
+    async fn reopen_publication(
+        &self,
+        key: &PublicationKey,
+        resume: &ResumeHandles,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Publication>;
 
     // --- accounts ---------------------------------------------------------------------------
     async fn put_account(&self, account: &Account) -> StoreResult<()>;

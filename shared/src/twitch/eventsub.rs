@@ -153,6 +153,54 @@ pub struct StreamOffline {
     pub broadcaster_user_login: String,
 }
 
+/// The subscription type of chat messages.
+pub const CHAT_MESSAGE: &str = "channel.chat.message";
+
+/// `channel.chat.message` event: only what the chat log keeps. Twitch sends no time of its
+/// own in the event; the message's signed timestamp header is its time.
+/// <https://dev.twitch.tv/docs/eventsub/eventsub-subscription-types/#channelchatmessage>
+#[derive(Debug, Deserialize)]
+pub struct ChatMessageEvent {
+    pub broadcaster_user_id: String,
+    /// Unique per chat message; the chat log is de-duplicated on it.
+    pub message_id: String,
+    pub message: ChatMessageBody,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ChatMessageBody {
+    pub text: String,
+    #[serde(default)]
+    pub fragments: Vec<ChatFragment>,
+}
+
+/// One part of a message: text, an emote, a cheermote or a mention.
+#[derive(Debug, Deserialize)]
+pub struct ChatFragment {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub emote: Option<ChatEmote>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ChatEmote {
+    pub id: String,
+}
+
+impl ChatMessageEvent {
+    /// The ids of the emotes in the message, in order (a channel's own hype emotes are
+    /// configured by id: their names change with the channel's prefix).
+    pub fn emote_ids(&self) -> Vec<String> {
+        self.message
+            .fragments
+            .iter()
+            .filter(|f| f.kind == "emote")
+            .filter_map(|f| f.emote.as_ref().map(|e| e.id.clone()))
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,6 +275,24 @@ mod tests {
         let ts = (now - Duration::minutes(9)).to_rfc3339();
         let sig = signature(SECRET, "m1", &ts, b"{}");
         assert!(verify(SECRET, &headers("m1", &ts, &sig), b"{}", now).is_ok());
+    }
+
+    #[test]
+    fn a_chat_event_keeps_its_text_and_emote_ids() {
+        let e: ChatMessageEvent = serde_json::from_value(serde_json::json!({
+            "broadcaster_user_id": "1971641", "chatter_user_id": "4145994", "message_id": "cc106a89",
+            "message": {"text": "KEKW lol", "fragments": [
+                {"type": "emote", "text": "KEKW", "emote": {"id": "emotesv2_abc", "emote_set_id": "0"}, "cheermote": null, "mention": null},
+                {"type": "text", "text": " lol", "emote": null, "cheermote": null, "mention": null}
+            ]},
+            "color": "#00FF7F", "badges": [], "message_type": "text"
+        }))
+        .unwrap();
+        assert_eq!(
+            (e.message_id.as_str(), e.message.text.as_str()),
+            ("cc106a89", "KEKW lol")
+        );
+        assert_eq!(e.emote_ids(), vec!["emotesv2_abc".to_string()]);
     }
 
     #[test]

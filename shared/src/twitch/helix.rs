@@ -1,6 +1,6 @@
 //! The Helix endpoints HiLite calls, typed: Get Users, Get Videos, Get Clips (with the window
-//! split that gets past Twitch's ~1000-result cap), Get Clips Download, and EventSub
-//! subscriptions. Shapes and limits are from the API reference,
+//! split that gets past Twitch's ~1000-result cap), Get Clips Download, Create Clip From VOD,
+//! and EventSub subscriptions. Shapes and limits are from the API reference,
 //! <https://dev.twitch.tv/docs/api/reference/>; every call goes through the client core
 //! (`client.rs`), which owns tokens, rate limits and retries.
 
@@ -18,6 +18,8 @@ use super::error::TwitchError;
 use crate::config::TwitchConfig;
 use crate::domain::{BroadcasterId, ClipId, EditorId, Login, TokenRef, UserId};
 
+pub use super::vod_clip::{CreatedClip, VodClip, VOD_CLIP_SECS};
+
 /// Get Clips returns at most 100 per page.
 const CLIPS_PAGE: usize = 100;
 /// "The maximum number of results returned over multiple requests will be approximately
@@ -29,8 +31,8 @@ const MAX_PAGES: usize = 12;
 pub const MAX_DOWNLOAD_IDS: usize = 10;
 
 #[derive(Debug, Deserialize)]
-struct Page<T> {
-    data: Vec<T>,
+pub(super) struct Page<T> {
+    pub(super) data: Vec<T>,
     #[serde(default)]
     pagination: Pagination,
 }

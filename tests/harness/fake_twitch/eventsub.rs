@@ -1,5 +1,5 @@
 //! The fake's EventSub subscription endpoints: create (app token, HTTPS callback on 443, a
-//! 10–100 character secret, 409 for a duplicate), list (one filter at most, paged in twos so
+//! 10–100 character secret, 409 for a duplicate, chat only with the users' grants), list (one filter at most, paged in twos so
 //! paging is exercised) and delete.
 
 use axum::body::Bytes;
@@ -70,6 +70,13 @@ pub(crate) async fn create_subscription(
     if let Some(p) = problem {
         return fake.answer(&req, admitted, error(400, p));
     }
+    if kind == "channel.chat.message" && !chat_authorized(&fake, &condition) {
+        return fake.answer(
+            &req,
+            admitted,
+            error(403, "subscription missing proper authorization"),
+        );
+    }
     let mut s = fake.lock();
     if s.subscriptions
         .iter()
@@ -94,6 +101,29 @@ pub(crate) async fn create_subscription(
         admitted,
         (StatusCode::ACCEPTED, axum::Json(body)).into_response(),
     )
+}
+
+/// channel.chat.message with an app token (webhooks): the reading user granted user:read:chat
+/// and user:bot, and the broadcaster granted channel:bot unless the reader moderates the
+/// channel. <https://dev.twitch.tv/docs/eventsub/eventsub-subscription-types/#channelchatmessage>
+fn chat_authorized(fake: &FakeTwitch, condition: &Value) -> bool {
+    let (Some(broadcaster), Some(reader)) = (
+        condition["broadcaster_user_id"].as_str(),
+        condition["user_id"].as_str(),
+    ) else {
+        return false;
+    };
+    let s = fake.lock();
+    let granted = |user: &str, scope: &str| {
+        s.refresh_tokens
+            .values()
+            .any(|(u, _, scopes)| u == user && scopes.iter().any(|x| x == scope))
+    };
+    granted(reader, "user:read:chat")
+        && granted(reader, "user:bot")
+        && (granted(broadcaster, "channel:bot")
+            || s.moderators
+                .contains(&(broadcaster.to_string(), reader.to_string())))
 }
 
 pub(crate) async fn list_subscriptions(

@@ -118,9 +118,10 @@ fn clip_json(c: &FakeClip) -> Value {
     json!({
         "id": c.id, "url": format!("https://clips.twitch.tv/{}", c.id), "embed_url": format!("https://clips.twitch.tv/embed?clip={}", c.id),
         "broadcaster_id": c.broadcaster_id, "broadcaster_name": "StreamerOne", "creator_id": c.creator_id, "creator_name": format!("editor{}", c.creator_id),
-        "video_id": "", "game_id": "33103", "language": "en", "title": format!("clip {}", c.id), "view_count": c.view_count,
+        "video_id": c.video_id.clone().unwrap_or_default(), "game_id": "33103", "language": "en",
+        "title": c.title.clone().unwrap_or_else(|| format!("clip {}", c.id)), "view_count": c.view_count,
         "created_at": time(c.created_at), "thumbnail_url": "https://clips-media-assets2.twitch.tv/x-preview-480x272.jpg",
-        "duration": 28.5, "vod_offset": null, "is_featured": false,
+        "duration": c.duration, "vod_offset": c.vod_offset, "is_featured": false,
     })
 }
 

@@ -16,6 +16,7 @@ mod gate;
 mod helix;
 pub mod media;
 mod oauth;
+mod vod_clips;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
@@ -69,6 +70,11 @@ pub struct FakeClip {
     pub download_url: Option<String>,
     pub file_fault: Option<FileFault>,
     pub deleted: bool,
+    /// The VOD the clip was cut from (Create Clip From VOD), and where in it the clip starts.
+    pub video_id: Option<String>,
+    pub vod_offset: Option<u32>,
+    pub duration: f64,
+    pub title: Option<String>,
 }
 
 impl FakeClip {
@@ -88,6 +94,10 @@ impl FakeClip {
             download_url: None,
             file_fault: None,
             deleted: false,
+            video_id: None,
+            vod_offset: None,
+            duration: 28.5,
+            title: None,
         }
     }
 }
@@ -148,6 +158,8 @@ pub(crate) struct State {
     pub base: String,
     pub users: HashMap<String, String>,
     pub editors: HashSet<(String, String)>,
+    /// (broadcaster, user): the user moderates the broadcaster's chat.
+    pub moderators: HashSet<(String, String)>,
     pub clips: Vec<FakeClip>,
     pub archives: Vec<(String, String, DateTime<Utc>)>,
     pub tokens: HashMap<String, Token>,
@@ -199,6 +211,7 @@ impl FakeTwitch {
             .route("/helix/videos", get(helix::videos))
             .route("/helix/clips", get(helix::clips))
             .route("/helix/clips/downloads", get(helix::clip_downloads))
+            .route("/helix/videos/clips", post(vod_clips::create_clip_from_vod))
             .route(
                 "/helix/eventsub/subscriptions",
                 get(eventsub::list_subscriptions)
@@ -237,6 +250,18 @@ impl FakeTwitch {
         self.lock()
             .editors
             .insert((broadcaster.into(), editor.into()));
+    }
+
+    /// Make `user` a moderator of `broadcaster`'s chat.
+    pub fn add_moderator(&self, broadcaster: &str, user: &str) {
+        self.lock()
+            .moderators
+            .insert((broadcaster.into(), user.into()));
+    }
+
+    /// Every clip, as the fake holds them (those made by Create Clip From VOD included).
+    pub fn clips(&self) -> Vec<FakeClip> {
+        self.lock().clips.clone()
     }
 
     pub fn add_clip(&self, clip: FakeClip) {

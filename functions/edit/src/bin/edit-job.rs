@@ -1,8 +1,9 @@
 //! `edit-job CLIP_ID`: the render job for one clip, against the backend the configuration
 //! names (`HILITE_*` environment, as in the Lambda functions). It runs the edit stage — fetch
-//! the source, render, store the outputs, move the clip to `edited` — and exits non-zero when
-//! the clip could not be edited, so a batch scheduler can retry it. The container image for
-//! AWS Batch (`infra/edit-job/`) runs this binary with the clip id as its argument.
+//! the source, render, store the outputs, moderate the transcript when `[llm]` is set, move the
+//! clip to `edited` or `review` — and exits non-zero when the clip could not be edited (its
+//! failure counted on the clip). The AWS Batch job definition (`infra/template.yaml`) runs this
+//! binary with the clip id as its argument (`Ref::clip_id`), submitted by the `edit` function.
 
 use std::process::ExitCode;
 use std::sync::Arc;

@@ -232,6 +232,35 @@ impl MediaStore for FsMediaStore {
             .append_pair("sig", &sig);
         Ok(url)
     }
+
+    async fn list(&self, prefix: &str, limit: usize) -> Result<Vec<MediaKey>, MediaError> {
+        let folder = prefix.trim_end_matches('/');
+        let dir = MediaKey::parse(folder)
+            .map(|k| self.path_of(&k))
+            .map_err(|e| MediaError::Misconfigured(format!("cannot list {prefix}: {e}")))?;
+        let mut entries = match tokio::fs::read_dir(&dir).await {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(local_file(&dir)(e)),
+        };
+        let mut keys = Vec::new();
+        while let Some(entry) = entries.next_entry().await.map_err(local_file(&dir))? {
+            let is_file = entry.file_type().await.is_ok_and(|t| t.is_file());
+            let name = entry.file_name();
+            // Temporary files of unfinished writes start with '.'; they are not objects.
+            match name.to_str() {
+                Some(n) if is_file && !n.starts_with('.') => {
+                    if let Ok(k) = MediaKey::parse(format!("{folder}/{n}")) {
+                        keys.push(k);
+                    }
+                }
+                _ => {}
+            }
+        }
+        keys.sort();
+        keys.truncate(limit);
+        Ok(keys)
+    }
 }
 
 #[cfg(test)]

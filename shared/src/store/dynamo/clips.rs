@@ -90,7 +90,7 @@ impl DynamoStore {
     }
 
     /// Change the clip in memory while it is `expected`, and write it back conditionally.
-    async fn change_clip(
+    pub(super) async fn change_clip(
         &self,
         id: &ClipId,
         expected: ClipStatus,
@@ -178,6 +178,10 @@ mod tests {
             window: None,
             media: Default::default(),
             generated_title: None,
+            generated_description: None,
+            generated_hashtags: Vec::new(),
+            moderation: None,
+            edit_job: None,
             errors: vec![],
             fetched_at: at,
             updated_at: at,

@@ -161,6 +161,19 @@ impl StateStore for DynamoStore {
         self.transition(id, t, patch, now).await
     }
 
+    async fn update_clip(
+        &self,
+        id: &ClipId,
+        expected: ClipStatus,
+        patch: ClipPatch,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Clip> {
+        self.change_clip(id, expected, |clip| {
+            clip.apply(expected, patch.clone(), now)
+        })
+        .await
+    }
+
     async fn record_clip_failure(
         &self,
         id: &ClipId,
@@ -234,6 +247,15 @@ impl StateStore for DynamoStore {
         account: Option<&AccountName>,
     ) -> StoreResult<Vec<Publication>> {
         self.publications(clip, account).await
+    }
+
+    async fn reopen_publication(
+        &self,
+        key: &PublicationKey,
+        resume: &ResumeHandles,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Publication> {
+        self.reopen(key, resume, now).await
     }
 
     async fn put_account(&self, account: &Account) -> StoreResult<()> {

@@ -134,6 +134,32 @@ impl DynamoStore {
         .await
     }
 
+    pub(super) async fn reopen(
+        &self,
+        key: &PublicationKey,
+        resume: &ResumeHandles,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Publication> {
+        let outcome = self
+            .update(pk(&key.clip_id), &sk(key), keys, |p: &mut Publication| {
+                let status = p.status;
+                if p.reopen(resume, now) {
+                    Ok(true)
+                } else {
+                    Err(StoreError::Conflict {
+                        what: format!("publication {key}"),
+                        expected: PostStatus::Failed.as_str().into(),
+                        actual: status.as_str().into(),
+                    })
+                }
+            })
+            .await?;
+        match outcome {
+            Outcome::Written(p) | Outcome::Kept(p) => Ok(p),
+            Outcome::Missing => Err(StoreError::NotFound(format!("publication {key}"))),
+        }
+    }
+
     /// Change the publication only while it is uploading under `claim_token`. A holder whose
     /// lease ran out may still finish as long as nobody claimed it since (the token matches).
     async fn under_claim(

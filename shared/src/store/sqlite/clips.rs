@@ -55,6 +55,16 @@ pub(super) fn transition(
     update(conn, id, t.from, |clip| clip.apply(t.to, patch, now))
 }
 
+pub(super) fn update_fields(
+    conn: &mut Connection,
+    id: &ClipId,
+    expected: ClipStatus,
+    patch: ClipPatch,
+    now: DateTime<Utc>,
+) -> StoreResult<Clip> {
+    update(conn, id, expected, |clip| clip.apply(expected, patch, now))
+}
+
 pub(super) fn record_failure(
     conn: &mut Connection,
     id: &ClipId,
@@ -171,6 +181,10 @@ pub(super) mod tests {
             window: None,
             media: Default::default(),
             generated_title: None,
+            generated_description: None,
+            generated_hashtags: Vec::new(),
+            moderation: None,
+            edit_job: None,
             errors: vec![],
             fetched_at: t,
             updated_at: t,

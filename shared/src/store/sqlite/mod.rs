@@ -16,7 +16,6 @@ mod port;
 mod publications;
 mod twitch;
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -35,10 +34,6 @@ pub use port::SqliteStore;
 /// while `hilite serve` runs) before failing as busy. Within one process all calls share one
 /// connection and queue on its mutex instead.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Every SQLite database file starts with these 16 bytes.
-/// <https://www.sqlite.org/fileformat.html#the_database_header>
-const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 
 /// The open database file, cheap to clone and share between the ports.
 ///
@@ -68,7 +63,12 @@ impl Database {
     /// Refuses, changing nothing, a file that is not SQLite or whose schema is newer than this
     /// build knows.
     pub fn open(path: &Path) -> StoreResult<Database> {
-        refuse_foreign_file(path)?;
+        // A file that is not SQLite is refused by SQLite itself (SQLITE_NOTADB on the first
+        // read below, before anything writes). It must not be opened here with a plain file
+        // handle: closing any descriptor of the file drops every POSIX lock this process holds
+        // on it, including those of a connection already open (`hilite serve` opens the file
+        // more than once), which can corrupt the database.
+        // <https://www.sqlite.org/howtocorrupt.html#_posix_advisory_locks_canceled_by_a_separate_thread_doing_close_>
         let mut conn = Connection::open(path).map_err(|e| open_error(path, e))?;
         conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(|e| open_error(path, e))?;
@@ -130,21 +130,6 @@ impl Database {
     {
         self.call(f).await?
     }
-}
-
-/// A non-empty file that does not start with SQLite's header is someone else's file.
-fn refuse_foreign_file(path: &Path) -> StoreResult<()> {
-    let mut header = [0u8; 16];
-    let read = match std::fs::File::open(path) {
-        Ok(mut file) => file.read(&mut header),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => Err(e),
-    }
-    .map_err(|e| StoreError::Misconfigured(format!("cannot read {}: {e}", path.display())))?;
-    if read > 0 && (read < header.len() || &header != SQLITE_MAGIC) {
-        return Err(not_a_database(path));
-    }
-    Ok(())
 }
 
 fn not_a_database(path: &Path) -> StoreError {

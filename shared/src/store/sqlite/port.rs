@@ -71,6 +71,19 @@ impl StateStore for SqliteStore {
             .await
     }
 
+    async fn update_clip(
+        &self,
+        id: &ClipId,
+        expected: ClipStatus,
+        patch: ClipPatch,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Clip> {
+        let id = id.clone();
+        self.db
+            .run(move |c| clips::update_fields(c, &id, expected, patch, now))
+            .await
+    }
+
     async fn record_clip_failure(
         &self,
         id: &ClipId,
@@ -167,6 +180,18 @@ impl StateStore for SqliteStore {
         let (clip, account) = (clip.cloned(), account.cloned());
         self.db
             .run(move |c| publications::list(c, clip.as_ref(), account.as_ref()))
+            .await
+    }
+
+    async fn reopen_publication(
+        &self,
+        key: &PublicationKey,
+        resume: &ResumeHandles,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Publication> {
+        let (key, resume) = (key.clone(), resume.clone());
+        self.db
+            .run(move |c| publications::reopen(c, &key, &resume, now))
             .await
     }
 

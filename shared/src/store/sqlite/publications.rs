@@ -130,6 +130,26 @@ pub(super) fn release(
     })
 }
 
+pub(super) fn reopen(
+    conn: &mut Connection,
+    key: &PublicationKey,
+    resume: &ResumeHandles,
+    now: DateTime<Utc>,
+) -> StoreResult<Publication> {
+    let tx = immediate(conn)?;
+    let mut p = get(&tx, key)?.ok_or_else(|| StoreError::NotFound(format!("publication {key}")))?;
+    if !p.reopen(resume, now) {
+        return Err(StoreError::Conflict {
+            what: format!("publication {key}"),
+            expected: PostStatus::Failed.as_str().into(),
+            actual: p.status.as_str().into(),
+        });
+    }
+    put(&tx, &p)?;
+    tx.commit()?;
+    Ok(p)
+}
+
 /// Change the publication only while it is uploading under `claim_token`. A holder whose
 /// lease ran out may still finish as long as nobody claimed it since (the token still matches).
 fn under_claim(
