@@ -34,6 +34,15 @@ pub async fn run(config: Config, ports: Ports, args: ServeArgs) -> anyhow::Resul
         .ready()
         .await
         .context("the state store is not ready")?;
+    // Held until this function returns (the process ends).
+    let _one_server = match config.backend {
+        BackendKind::Local => {
+            let lock = lock_data_dir(&config.local.data_dir)?;
+            release_stale_claims(&ports).await?;
+            Some(lock)
+        }
+        BackendKind::Aws => None,
+    };
     let media = match config.backend {
         BackendKind::Local => Some(Arc::new(
             FsMediaStore::open(
@@ -127,6 +136,70 @@ pub async fn run(config: Config, ports: Ports, args: ServeArgs) -> anyhow::Resul
     }
     tracing::info!(returned_to_queue = returned, "hilite serve stopped");
     served
+}
+
+/// One `hilite serve` per data folder: the lock file is held while it runs (the OS releases it
+/// however the process ends, SIGKILL included), so a second one refuses to start instead of
+/// working the same queues.
+fn lock_data_dir(data_dir: &Path) -> anyhow::Result<std::fs::File> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create the data folder {}", data_dir.display()))?;
+    let path = data_dir.join("serve.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another `hilite serve` is running on {}; stop it first (one server per data folder)",
+            data_dir.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
+}
+
+/// On one machine only this server uploads, and it has just started: a publication still
+/// `uploading` was being posted by a server that was killed. Its claim is released at once —
+/// keeping the resume handles saved so far, so the next attempt resumes or checks the post
+/// instead of posting again — rather than left to block the post until its lease runs out.
+async fn release_stale_claims(ports: &Ports) -> anyhow::Result<()> {
+    let now = ports.clock.now();
+    let publications = ports
+        .store
+        .list_publications(None, None)
+        .await
+        .context("cannot read the publications")?;
+    for p in publications {
+        let (hilite::domain::PostStatus::Uploading, Some(token)) = (p.status, &p.claim_token)
+        else {
+            continue;
+        };
+        let key = p.key.clone();
+        match ports
+            .store
+            .release_publication(
+                &key,
+                token,
+                "hilite serve stopped during the upload; it resumes",
+                true,
+                now,
+            )
+            .await
+        {
+            Ok(_) => {
+                tracing::warn!(publication = %key, "released the claim of an upload interrupted when hilite serve stopped")
+            }
+            Err(e) => {
+                tracing::warn!(publication = %key, error = %e, "could not release an interrupted upload's claim; it waits for its lease to run out")
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn serve_plain(

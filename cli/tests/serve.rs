@@ -312,3 +312,27 @@ async fn webhook_deliveries_through_serve_are_verified_and_enqueued_once() {
         server.log()
     );
 }
+
+#[tokio::test]
+async fn a_second_serve_on_the_same_data_refuses_to_start_while_the_first_runs() {
+    let site = LocalSite::new();
+    let hilite = Hilite::new(BIN, &site);
+    let mut first = hilite.serve(&[]);
+    let second = hilite.run(&["serve"]);
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("another `hilite serve` is running"),
+        "{stderr}"
+    );
+    // The first still answers, and once it is gone a new one starts.
+    let (status, _) = get_health(&first.url("/health")).await;
+    assert_eq!(status, 200);
+    first.signal(libc::SIGKILL);
+    first.wait_for_exit(EXIT_LIMIT).expect("killed");
+    let mut again = hilite.serve(&[]);
+    let (status, _) = get_health(&again.url("/health")).await;
+    assert_eq!(status, 200);
+    again.signal(libc::SIGTERM);
+    assert!(again.wait_for_exit(EXIT_LIMIT).is_some());
+}

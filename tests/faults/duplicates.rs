@@ -9,10 +9,9 @@ use harness::e2e::world::World;
 
 on_both_backends_with_room!(webhooks_delivered_twice_and_out_of_order_still_post_each_clip_once);
 
-/// Known bug (tests/README.md): when two deliveries of one publish message race, the one that
-/// loses the claim returns `Ok` (pipeline/publish.rs, `Claim::NotClaimable(_) => return
-/// Ok(())`) and the message is deleted, while the winner asked to come back later (Instagram
-/// still processing): that post is never finished.
+/// Two deliveries of one message racing: the publish delivery that loses the claim must not
+/// delete its message while the winner may still ask to come back later (Instagram still
+/// processing); it waits out the lease instead (tests/README.md, bug 2).
 mod twice {
     use harness::backends::TestBackend;
 

@@ -25,7 +25,7 @@ mod outcome;
 use std::time::Duration as StdDuration;
 
 use async_trait::async_trait;
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 
 pub use clients::Platforms;
 pub use outcome::{covers, finish_clip};
@@ -47,6 +47,21 @@ use crate::platforms::{
 pub const LEASE: Duration = Duration::minutes(30);
 /// How long Instagram's presigned media URL lives: long enough for Meta to fetch it.
 const MEDIA_URL_TTL: StdDuration = StdDuration::from_secs(3600);
+
+/// How soon a delivery that found the publication claimed by another worker looks again. Not
+/// the whole lease: the holder usually finishes, or stops to wait for the platform, long before
+/// it runs out, and this copy may be the only one left to carry the post on (the holder's own
+/// may be gone with a crash). A wait is a fresh delayed message, so it uses up no receive.
+const RECHECK_HELD: Duration = Duration::seconds(30);
+
+/// The wait for a publication another worker holds: until its lease ends, or the next recheck.
+fn held_elsewhere(key: &PublicationKey, p: &Publication, now: DateTime<Utc>) -> StageError {
+    let until = p.lease_until.unwrap_or(now + LEASE).min(now + RECHECK_HELD);
+    StageError::RateLimited {
+        until,
+        reason: format!("{key} is being uploaded by another worker"),
+    }
+}
 
 /// Saves resume handles under our claim.
 struct ClaimSink<'a> {
@@ -94,13 +109,7 @@ pub async fn publish(
     match p.status {
         PostStatus::Success => return finish_clip(ports, &key).await,
         PostStatus::Failed => return Ok(()),
-        PostStatus::Uploading if !p.claimable(now) => {
-            let until = p.lease_until.unwrap_or(now + LEASE);
-            return Err(StageError::RateLimited {
-                until,
-                reason: format!("{key} is being uploaded by another worker"),
-            });
-        }
+        PostStatus::Uploading if !p.claimable(now) => return Err(held_elsewhere(&key, &p, now)),
         PostStatus::Pending | PostStatus::Uploading => {}
     }
     let account = ports.store.get_account(&key.account).await.map_err(retry)?;
@@ -153,10 +162,7 @@ pub async fn publish(
         // come back later (Instagram processing), and deleting this copy would lose that
         // post, so this copy waits out the lease and looks again.
         Claim::NotClaimable(p) if p.status == PostStatus::Uploading => {
-            return Err(StageError::RateLimited {
-                until: p.lease_until.unwrap_or(now + LEASE),
-                reason: format!("{key} is being uploaded by another worker"),
-            })
+            return Err(held_elsewhere(&key, &p, now))
         }
         Claim::NotClaimable(_) => return Ok(()),
         Claim::Missing => {
