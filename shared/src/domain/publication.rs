@@ -105,6 +105,9 @@ pub struct Publication {
     pub platform_video_id: Option<String>,
     pub platform_url: Option<String>,
     pub last_error: Option<String>,
+    /// How often a later day's plan set it pending again after it failed.
+    #[serde(default)]
+    pub reopened: u32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub published_at: Option<DateTime<Utc>>,
@@ -122,6 +125,7 @@ impl Publication {
             platform_video_id: None,
             platform_url: None,
             last_error: None,
+            reopened: 0,
             created_at: now,
             updated_at: now,
             published_at: None,
@@ -139,6 +143,7 @@ impl Publication {
         }
         self.status = PostStatus::Pending;
         self.attempts = 0;
+        self.reopened += 1;
         self.claim_token = None;
         self.lease_until = None;
         self.resume = resume.clone();

@@ -48,6 +48,17 @@ const CANDIDATES: usize = 500;
 /// A failed publication is retried by a plan at least this long after it failed: the next
 /// day's, not a second `hilite publish --now` the same afternoon.
 pub const RETRY_FAILED_AFTER: Duration = Duration::hours(12);
+/// A failed publication is retried by at most this many later plans, then left `failed` with
+/// its reason for the operator (`hilite posts list`): a post the platform refuses every day
+/// (a video it will never accept, an account it suspended) is not tried for ever.
+pub const MAX_DAILY_RETRIES: u32 = 3;
+
+/// Whether a plan at `now` retries the failed publication `p`.
+pub fn retry_due(p: &Publication, now: DateTime<Utc>) -> bool {
+    p.status == PostStatus::Failed
+        && p.reopened < MAX_DAILY_RETRIES
+        && p.updated_at <= now - RETRY_FAILED_AFTER
+}
 
 /// What a plan did, for `hilite publish --now` and the logs.
 #[derive(Debug, Default, Clone, PartialEq, Serialize)]
@@ -191,7 +202,7 @@ pub async fn plan(
                 None => true,
                 Some(p) => match p.status {
                     PostStatus::Pending => true,
-                    PostStatus::Failed => p.updated_at <= now - RETRY_FAILED_AFTER,
+                    PostStatus::Failed => retry_due(p, now),
                     PostStatus::Uploading | PostStatus::Success => false,
                 },
             })
@@ -331,7 +342,7 @@ async fn remaining(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Privacy, TimeZoneName};
+    use crate::domain::{ClipId, Privacy, TimeZoneName};
     use chrono::NaiveTime;
 
     fn account(tz: &str, at: &str) -> Account {
@@ -401,5 +412,33 @@ mod tests {
         let first = next_run(&repeated, utc("2026-11-01T04:00:00Z"));
         assert_eq!(first, utc("2026-11-01T05:30:00Z"));
         assert_eq!(next_run(&repeated, first), utc("2026-11-02T06:30:00Z"));
+    }
+
+    #[test]
+    fn a_failed_post_is_retried_by_a_later_days_plan_a_bounded_number_of_times() {
+        let failed_at = utc("2026-11-01T17:00:00Z");
+        let mut p = Publication::planned(
+            PublicationKey {
+                clip_id: ClipId::parse("SomeClip").unwrap(),
+                account: AccountName::parse("main").unwrap(),
+                platform: Platform::Youtube,
+            },
+            failed_at,
+        );
+        assert!(!retry_due(&p, failed_at + Duration::days(1)), "pending");
+        p.status = PostStatus::Failed;
+        assert!(!retry_due(&p, failed_at + Duration::hours(2)), "same day");
+        let mut day = failed_at;
+        for n in 0..MAX_DAILY_RETRIES {
+            day += Duration::days(1);
+            assert!(retry_due(&p, day), "retry {n}");
+            assert!(p.reopen(&ResumeHandles::default(), day));
+            // ... and it fails again that day.
+            p.status = PostStatus::Failed;
+            p.updated_at = day;
+        }
+        assert_eq!(p.reopened, MAX_DAILY_RETRIES);
+        assert!(!retry_due(&p, day + Duration::days(1)), "given up");
+        assert!(!retry_due(&p, day + Duration::days(30)), "for good");
     }
 }
