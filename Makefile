@@ -34,8 +34,27 @@ setup: ## Install what this machine lacks (apt packages as root, a Python venv);
 
 # Then whisper.cpp in-process (feature `whisper`, off in the workspace build): its tests on a
 # model generated at test time, and the edit-job binary the image ships, without CUDA.
+# The suites that mostly wait (Twitch's rate limits, by design; platform polls; fault
+# schedules) run beside the rest, each into its own log printed when it ends, so the run takes
+# about the longest of them rather than their sum. Every other [[test]] of tests/ is read from
+# tests/Cargo.toml, so a new suite cannot be left out.
+SLOW_SUITES := faults load
+SUITES := $(shell awk '/^\[\[test\]\]/{t=1;next} /^\[/{t=0} t && /^name *=/{gsub(/[" ]/,"");sub(/name=/,"");print}' tests/Cargo.toml)
+TEST_LOGS := $(TARGET_DIR)/test-logs
+
 test: setup lint ## Format check, clippy -D warnings, cfn-lint and checkov, every test of the workspace
-	$(CARGO) test --workspace
+	$(CARGO) test --workspace --no-run
+	@mkdir -p $(TEST_LOGS); pids=""; status=0; \
+	for s in $(SLOW_SUITES); do \
+		$(CARGO) test -p hilite-tests --test $$s >$(TEST_LOGS)/$$s.log 2>&1 & pids="$$pids $$!:$$s"; \
+	done; \
+	$(CARGO) test --workspace --exclude hilite-tests || status=1; \
+	$(CARGO) test -p hilite-tests --lib --bins $(addprefix --test ,$(filter-out $(SLOW_SUITES),$(SUITES))) || status=1; \
+	for p in $$pids; do \
+		if wait $${p%%:*}; then echo "== tests/$${p#*:}.rs passed:"; grep -E '^test result' $(TEST_LOGS)/$${p#*:}.log; \
+		else echo "== tests/$${p#*:}.rs FAILED:"; grep -v '^{' $(TEST_LOGS)/$${p#*:}.log; status=1; fi; \
+	done; \
+	exit $$status
 	$(CARGO) test -p hilite-shared --features whisper --lib render::whisper
 	$(CARGO) build -p hilite-edit --bin edit-job --features whisper
 

@@ -8,7 +8,7 @@
 //! move kilobytes, not megabytes. Every post made is counted, so a test can assert none was
 //! made twice.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
@@ -72,12 +72,29 @@ struct IgContainer {
     published: Option<String>,
 }
 
+impl FakeState {
+    /// Whether `token` is an access token of `platform` that has not expired.
+    pub fn access_is_live(&self, platform: &str, token: &str) -> bool {
+        self.live_access
+            .get(platform)
+            .is_some_and(|l| l.contains(token))
+    }
+}
+
 #[derive(Default)]
 pub struct FakeState {
     pub faults: VecDeque<Fault>,
-    /// Valid access token per platform; refresh tokens per platform.
+    /// The latest access and refresh token issued per platform.
     pub access: HashMap<&'static str, String>,
     pub refresh: HashMap<&'static str, String>,
+    /// Every access token still valid, per platform: each account holds its own, and one
+    /// account's refresh must not expire another's. `ExpireToken` expires them all.
+    pub live_access: HashMap<&'static str, HashSet<String>>,
+    /// Every rotated refresh token still valid, per platform: a rotating platform (TikTok)
+    /// retires a refresh token when it is used. Seeded tokens (`{platform}-refresh-0…`, one
+    /// per account) are valid until used on a rotating platform (`spent_seeds`).
+    pub live_refresh: HashMap<&'static str, HashSet<String>>,
+    pub spent_seeds: HashSet<String>,
     pub revoked: Vec<&'static str>,
     pub refreshes: u32,
     /// Every post made: (platform, title or caption).
@@ -146,6 +163,10 @@ impl FakePlatforms {
         for p in ["youtube", "tiktok", "instagram"] {
             st.access.insert(p, format!("{p}-access-0"));
             st.refresh.insert(p, format!("{p}-refresh-0"));
+            st.live_access
+                .entry(p)
+                .or_default()
+                .insert(format!("{p}-access-0"));
         }
         let state = Arc::new(Mutex::new(st));
         let app = App(state.clone(), Arc::new(config), base.clone());
@@ -219,8 +240,9 @@ impl App {
             st.next_id += 1;
             st.access
                 .insert(platform, format!("{platform}-expired-{n}"));
+            st.live_access.entry(platform).or_default().clear();
         }
-        if token.is_none() || token != st.access.get(platform).map(String::as_str) {
+        if !token.is_some_and(|t| st.access_is_live(platform, t)) {
             return Err(match platform {
                 "tiktok" => (
                     StatusCode::UNAUTHORIZED,
@@ -295,8 +317,15 @@ fn token_answer(
 ) -> Response {
     let mut st = app.st();
     let refresh = form.get("refresh_token").cloned().unwrap_or_default();
+    let seeded =
+        refresh.starts_with(&format!("{platform}-refresh-0")) && !st.spent_seeds.contains(&refresh);
+    let live = seeded
+        || st
+            .live_refresh
+            .get(platform)
+            .is_some_and(|l| l.contains(&refresh));
     if st.revoked.contains(&platform)
-        || Some(&refresh) != st.refresh.get(platform)
+        || !live
         || form.get("grant_type").map(String::as_str) != Some("refresh_token")
     {
         return (StatusCode::BAD_REQUEST, Json(json!({"error":"invalid_grant","error_description":"Token has been expired or revoked."}))).into_response();
@@ -305,10 +334,20 @@ fn token_answer(
     let n = st.refreshes;
     let access = format!("{platform}-access-{n}");
     st.access.insert(platform, access.clone());
+    st.live_access
+        .entry(platform)
+        .or_default()
+        .insert(access.clone());
     let mut answer = json!({ "access_token": access, "expires_in": 3600, "token_type": "Bearer" });
     if rotate {
         let r = format!("{platform}-refresh-{n}");
         st.refresh.insert(platform, r.clone());
+        let live = st.live_refresh.entry(platform).or_default();
+        live.remove(&refresh);
+        live.insert(r.clone());
+        if seeded {
+            st.spent_seeds.insert(refresh);
+        }
         answer["refresh_token"] = json!(r);
         answer["refresh_expires_in"] = json!(86400 * 180);
     }

@@ -165,13 +165,17 @@ impl S3Proxy {
         self.failing.store(n, Ordering::SeqCst);
     }
 
-    /// An S3 client through this proxy (path-style, as local endpoints need).
+    /// An S3 client through this proxy (path-style, as local endpoints need) that makes one
+    /// attempt per request: each refusal reaches the stage, whichever of the concurrent writes
+    /// it falls on. (With the SDK's own retries, a few refusals spread over concurrent writes
+    /// are all absorbed, and the test would depend on timing.)
     pub async fn client(&self) -> aws_sdk_s3::Client {
         let sdk = crate::aws::sdk_config().await;
         aws_sdk_s3::Client::from_conf(
             aws_sdk_s3::config::Builder::from(&sdk)
                 .endpoint_url(&self.url)
                 .force_path_style(true)
+                .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
                 .build(),
         )
     }

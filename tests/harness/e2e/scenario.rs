@@ -146,10 +146,11 @@ pub async fn seed_store(ports: &Ports, fakes: &Fakes, twitch: &TwitchClient) {
             .collect();
         ports.store.put_account(&account).await.expect("account");
         for p in Platform::ALL {
-            // The platform fakes serve one user per platform: every account holds its token.
+            // Each account holds its own refresh token (the fake retires a TikTok refresh
+            // token when it is used, as rotation does).
             let set = TokenSet::new(
                 format!("{p}-access-0"),
-                Some(format!("{p}-refresh-0")),
+                Some(format!("{p}-refresh-0-{name}")),
                 Some(3600),
                 Utc::now(),
             );

@@ -137,7 +137,9 @@ pub(super) async fn ig_refresh(
 ) -> Response {
     let mut st = app.st();
     if q.get("grant_type").map(String::as_str) != Some("ig_refresh_token")
-        || q.get("access_token") != st.access.get("instagram")
+        || !q
+            .get("access_token")
+            .is_some_and(|t| st.access_is_live("instagram", t))
         || st.revoked.contains(&"instagram")
     {
         return ig_err(190, "Invalid OAuth access token");
@@ -145,6 +147,10 @@ pub(super) async fn ig_refresh(
     st.refreshes += 1;
     let access = format!("instagram-access-{}", st.refreshes);
     st.access.insert("instagram", access.clone());
+    st.live_access
+        .entry("instagram")
+        .or_default()
+        .insert(access.clone());
     Json(json!({ "access_token": access, "token_type": "bearer", "expires_in": 5_184_000 }))
         .into_response()
 }
