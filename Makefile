@@ -32,38 +32,42 @@ help: ## List the targets
 setup: ## Install what this machine lacks (apt packages as root, a Python venv); quick when done
 	@scripts/setup.sh
 
-# Then whisper.cpp in-process (feature `whisper`, off in the workspace build): its tests on a
-# model generated at test time, and the edit-job binary the image ships, without CUDA.
-# The suites that mostly wait (Twitch's rate limits, by design; platform polls; fault
-# schedules) run beside the rest, each into its own log printed when it ends, so the run takes
-# about the longest of them rather than their sum. Every other [[test]] of tests/ is read from
-# tests/Cargo.toml, so a new suite cannot be left out.
-SLOW_SUITES := faults load
-SUITES := $(shell awk '/^\[\[test\]\]/{t=1;next} /^\[/{t=0} t && /^name *=/{gsub(/[" ]/,"");sub(/name=/,"");print}' tests/Cargo.toml)
+# whisper.cpp in-process (feature `whisper`, off in a plain build) is on for the whole test run,
+# so its tests (on a model generated at test time) and the edit-job binary the image ships
+# (without CUDA) build with everything else. Every cargo command here selects the whole
+# workspace: selecting one package (-p) resolves dependency features differently and would
+# build the AWS SDK a second time, in time and in disk.
+# The suites that mostly wait (Twitch's rate limits, by design; fault schedules) are marked
+# `test = false` in tests/Cargo.toml, so a plain `cargo test` leaves them out; here each runs by
+# name beside the rest, into its own log printed when it ends, so the run takes about the
+# longest of them rather than their sum.
+TEST_FEATURES := --features hilite-shared/whisper
+SLOW_SUITES := $(shell awk '/^\[\[test\]\]/{n=""} /^name *=/{n=$$3} /^test *= *false/{gsub(/"/,"",n); print n}' tests/Cargo.toml)
 TEST_LOGS := $(TARGET_DIR)/test-logs
 
 test: setup lint ## Format check, clippy -D warnings, cfn-lint and checkov, every test of the workspace
-	$(CARGO) test --workspace --no-run
+	$(CARGO) build --workspace $(TEST_FEATURES) --bin edit-job
+	$(CARGO) test --workspace $(TEST_FEATURES) --no-run $(addprefix --test ,$(SLOW_SUITES))
+	$(CARGO) test --workspace $(TEST_FEATURES) --no-run
 	@mkdir -p $(TEST_LOGS); pids=""; status=0; \
 	for s in $(SLOW_SUITES); do \
-		$(CARGO) test -p hilite-tests --test $$s >$(TEST_LOGS)/$$s.log 2>&1 & pids="$$pids $$!:$$s"; \
+		$(CARGO) test --workspace $(TEST_FEATURES) --test $$s >$(TEST_LOGS)/$$s.log 2>&1 & pids="$$pids $$!:$$s"; \
 	done; \
-	$(CARGO) test --workspace --exclude hilite-tests || status=1; \
-	$(CARGO) test -p hilite-tests --lib --bins $(addprefix --test ,$(filter-out $(SLOW_SUITES),$(SUITES))) || status=1; \
+	$(CARGO) test --workspace $(TEST_FEATURES) || status=1; \
 	for p in $$pids; do \
 		if wait $${p%%:*}; then echo "== tests/$${p#*:}.rs passed:"; grep -E '^test result' $(TEST_LOGS)/$${p#*:}.log; \
 		else echo "== tests/$${p#*:}.rs FAILED:"; grep -v '^{' $(TEST_LOGS)/$${p#*:}.log; status=1; fi; \
 	done; \
 	exit $$status
-	$(CARGO) test -p hilite-shared --features whisper --lib render::whisper
-	$(CARGO) build -p hilite-edit --bin edit-job --features whisper
 
 lint: lint-rust lint-infra lint-docker ## All linters
 
 lint-rust: ## rustfmt check and clippy
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	$(CARGO) clippy -p hilite-shared --features whisper --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets $(TEST_FEATURES) -- -D warnings
+	@# --all-targets leaves out the `test = false` suites; they are linted by name.
+	$(CARGO) clippy --workspace $(TEST_FEATURES) $(addprefix --test ,$(SLOW_SUITES)) -- -D warnings
 
 # cfn-lint: zero errors and warnings. checkov: no failed check; each suppression is a
 # `checkov: skip` entry with its reason in the resource's Metadata. --skip-download keeps it offline.
