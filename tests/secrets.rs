@@ -199,3 +199,60 @@ async fn a_missing_secret_or_key_is_an_error_naming_it_and_never_a_value() {
         assert_no_value_in("the logs", &logs);
     }
 }
+
+/// The render job's path (`edit-job` loads its configuration as the functions do): the secret
+/// the template creates (a generated `vault_seed`, no `eventsub_secret`, the LLM key) fills the
+/// LLM key, the vault key and the derived EventSub secret — none of them shown anywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_template_shaped_secret_fills_the_llm_key_the_vault_key_and_the_eventsub_secret() {
+    const SEED: &str = "q7Wm2Lx9Rt4Kp8Zs3Vn6Bd1Hf5Jc0Gy2Qe7Tu4Io9Pa3Sd8Fg1Hj6Kl5Zx2Cv";
+    const LLM: &str = "llm-api-key-value-55ab";
+    let client = client().await;
+    let arn = create(
+        &client,
+        &serde_json::json!({ "vault_seed": SEED, "llm_api_key": LLM, "twitch_client_secret": "" })
+            .to_string(),
+    )
+    .await;
+    let unset = create(
+        &client,
+        &serde_json::json!({ "vault_seed": SEED, "llm_api_key": "" }).to_string(),
+    )
+    .await;
+    let (loaded, logs) = tokio::task::spawn_blocking(move || {
+        load(&[
+            ("HILITE_LLM__API_BASE", "https://llm.example/v1"),
+            ("HILITE_LLM__MODEL", "some-model"),
+            ("HILITE_AWS__SECRETS__LLM_API_KEY", &arn),
+            ("HILITE_AWS__SECRETS__VAULT_KEY", &arn),
+            ("HILITE_AWS__SECRETS__EVENTSUB_SECRET", &arn),
+        ])
+    })
+    .await
+    .unwrap();
+    let config = loaded.unwrap();
+    assert_eq!(
+        config.llm.api_key.as_ref().map(|k| k.expose_secret()),
+        Some(LLM)
+    );
+    let key = config.aws.vault_key.as_ref().expect("the vault key");
+    assert!(hilite::store::secret_vault::decode_key(key).is_some());
+    let eventsub = config.twitch.eventsub_secret.as_ref().expect("derived");
+    assert_eq!(eventsub.expose_secret().len(), 64);
+    for text in [
+        logs,
+        format!("{config:?}"),
+        serde_json::to_string(&config).unwrap(),
+    ] {
+        for value in [SEED, LLM, key.expose_secret(), eventsub.expose_secret()] {
+            assert!(!text.contains(value), "a secret value is shown:\n{text}");
+        }
+    }
+
+    // An empty LLM key is no error: a self-hosted server may need none.
+    let (loaded, _) =
+        tokio::task::spawn_blocking(move || load(&[("HILITE_AWS__SECRETS__LLM_API_KEY", &unset)]))
+            .await
+            .unwrap();
+    assert!(loaded.unwrap().llm.api_key.is_none());
+}

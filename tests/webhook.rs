@@ -13,6 +13,9 @@ use hilite::pipeline::CollectMessage;
 use hilite::queue::QueueName;
 use secrecy::SecretString;
 
+#[path = "webhook/claims.rs"]
+mod claims;
+
 harness::on_both_backends!(
     online_then_offline_records_the_stream_and_enqueues_one_collect_after_the_delay,
     a_replayed_message_id_has_no_effect,

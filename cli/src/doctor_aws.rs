@@ -1,8 +1,9 @@
 //! `hilite doctor` on an AWS deployment (`backend = "aws"`): whether the credentials work and
 //! whose they are, and whether every resource the configuration names exists as the code needs
 //! it — the table with the adapter's keys, index and TTL attribute, each queue, the bucket, the
-//! vault key, and each secret with the keys its reader takes (through `hilite::secrets`, the
-//! path the functions use). Read-only: describe and get calls only.
+//! vault key (the KMS key, or the `vault_seed` of the secret it is derived from), and each
+//! secret with the keys its reader takes (through `hilite::secrets`, the path the functions
+//! use). Read-only: describe and get calls only.
 
 use aws_sdk_dynamodb::types::{KeyType, TimeToLiveStatus};
 use hilite::config::Config;
@@ -63,7 +64,13 @@ pub async fn check(config: &Config, report: &mut Report) {
     table(&aws_sdk_dynamodb::Client::new(&sdk), config, report).await;
     queues(&aws_sdk_sqs::Client::new(&sdk), config, report).await;
     bucket(&sdk, config, report).await;
-    vault_key(&aws_sdk_kms::Client::new(&sdk), config, report).await;
+    vault_key(
+        &aws_sdk_kms::Client::new(&sdk),
+        &aws_sdk_secretsmanager::Client::new(&sdk),
+        config,
+        report,
+    )
+    .await;
     secrets(&aws_sdk_secretsmanager::Client::new(&sdk), config, report).await;
 }
 
@@ -201,12 +208,45 @@ async fn bucket(sdk: &aws_config::SdkConfig, config: &Config, report: &mut Repor
     }
 }
 
-async fn vault_key(client: &aws_sdk_kms::Client, config: &Config, report: &mut Report) {
+/// The token vault's key, whichever the stack's `TokenVaultKey` chose: the KMS key, or the key
+/// derived from the secret's `vault_seed` (missing or too short is a failure saying how to fix
+/// it), or a key set directly.
+async fn vault_key(
+    client: &aws_sdk_kms::Client,
+    secrets: &aws_sdk_secretsmanager::Client,
+    config: &Config,
+    report: &mut Report,
+) {
+    let seed_secret = config.aws.secrets.vault_key.clone();
+    if !seed_secret.is_empty() {
+        let mut one = config.clone();
+        one.aws.secrets = Default::default();
+        one.aws.secrets.vault_key = seed_secret.clone();
+        return match hilite::secrets::resolve_with(secrets, &mut one).await {
+            Ok(()) => report.ok(
+                "vault key",
+                format!("derived from the vault_seed of {seed_secret} (TokenVaultKey=secret)"),
+            ),
+            Err(e) => report.fail("vault key", e.to_string()),
+        };
+    }
+    if let Some(key) = &config.aws.vault_key {
+        return if hilite::store::secret_vault::decode_key(key).is_some() {
+            report.ok("vault key", "aws.vault_key is set (32 bytes)")
+        } else {
+            report.fail(
+                "vault key",
+                "aws.vault_key is not the base64 of 32 bytes; set it to the output of \
+                 `openssl rand -base64 32`, or name the secret in aws.secrets.vault_key",
+            )
+        };
+    }
     let id = &config.aws.kms_key_id;
     if id.is_empty() {
         return report.warn(
             "vault key",
-            "aws.kms_key_id is not set: commands that read OAuth tokens will fail",
+            "neither aws.secrets.vault_key (stack output SecretsArn) nor aws.kms_key_id \
+             (VaultKeyArn, with TokenVaultKey=kms) is set: commands that read OAuth tokens will fail",
         );
     }
     match client.describe_key().key_id(id).send().await {
@@ -230,6 +270,7 @@ async fn secrets(client: &aws_sdk_secretsmanager::Client, config: &Config, repor
             "aws.secrets.platform_client_secrets",
             ids.platform_client_secrets.clone(),
         ),
+        ("aws.secrets.llm_api_key", ids.llm_api_key.clone()),
     ];
     if named.iter().all(|(_, id)| id.is_empty()) {
         return report.warn(
@@ -244,9 +285,16 @@ async fn secrets(client: &aws_sdk_secretsmanager::Client, config: &Config, repor
         match key {
             "aws.secrets.twitch_client_secret" => one.aws.secrets.twitch_client_secret = id,
             "aws.secrets.eventsub_secret" => one.aws.secrets.eventsub_secret = id,
+            "aws.secrets.llm_api_key" => one.aws.secrets.llm_api_key = id,
             _ => one.aws.secrets.platform_client_secrets = id,
         }
+        // The LLM key may be empty (a self-hosted server needs none): worth a warning only.
+        let llm_key_unset = key == "aws.secrets.llm_api_key" && config.llm.api_key.is_none();
         match hilite::secrets::resolve_with(client, &mut one).await {
+            Ok(()) if llm_key_unset && one.llm.api_key.is_none() => report.warn(
+                key,
+                "readable, but llm_api_key is empty: LLM requests are sent without a bearer token",
+            ),
             Ok(()) => report.ok(key, "readable, with its keys set"),
             Err(e) => report.fail(key, e.to_string()),
         }

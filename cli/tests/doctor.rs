@@ -274,3 +274,67 @@ async fn a_missing_aws_resource_is_named_and_fails_the_check() {
     // The dead-letter queues are not in this environment: worth a warning, not a failure.
     line(&report, "warn", "aws.queues.collect_dlq");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_vault_key_in_the_secret_is_checked_and_a_bad_seed_is_named_without_its_value() {
+    let b = TestBackend::aws(3).await;
+    let sdk = harness::aws::sdk_config().await;
+    let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+    let seed = "Ab3".repeat(21) + "x";
+    let short = "tooShortSeed12345";
+    let mut arns = Vec::new();
+    for (i, value) in [
+        serde_json::json!({ "vault_seed": seed }),
+        serde_json::json!({ "vault_seed": short }),
+        serde_json::json!({ "twitch_client_secret": "t" }),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let arn = secrets
+            .create_secret()
+            .name(format!("{}-vault-{i}", b.config.aws.table))
+            .secret_string(value.to_string())
+            .send()
+            .await
+            .unwrap()
+            .arn
+            .unwrap();
+        arns.push(arn);
+    }
+    // As the template sets it with TokenVaultKey=secret: no KMS key, the secret named instead.
+    let doctor = |arn: &str| {
+        let mut env: Vec<(String, String)> = b
+            .env
+            .iter()
+            .filter(|(k, _)| k != "HILITE_AWS__KMS_KEY_ID")
+            .cloned()
+            .collect();
+        env.push(("HILITE_AWS__SECRETS__VAULT_KEY".into(), arn.to_string()));
+        aws_doctor(&b, &env)
+    };
+
+    let (ok, report) = doctor(&arns[0]);
+    assert!(ok, "{report}");
+    assert!(
+        line(&report, "ok", "vault key").contains("vault_seed"),
+        "{report}"
+    );
+    assert!(!report.contains(&seed));
+
+    let (ok, report) = doctor(&arns[1]);
+    assert!(!ok, "{report}");
+    assert!(
+        line(&report, "FAIL", "vault key").contains("43 characters"),
+        "{report}"
+    );
+    assert!(!report.contains(short));
+
+    let (ok, report) = doctor(&arns[2]);
+    assert!(!ok, "{report}");
+    let missing = line(&report, "FAIL", "vault key");
+    assert!(
+        missing.contains("vault_seed") && missing.contains(&arns[2]),
+        "{missing}"
+    );
+}

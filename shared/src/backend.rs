@@ -74,6 +74,7 @@ impl Ports {
         use crate::queue::sqs::SqsQueue;
         use crate::store::dynamo::DynamoStore;
         use crate::store::kms_vault::KmsVault;
+        use crate::store::secret_vault::SecretKeyVault;
 
         // Endpoints, region and credentials come from the standard chain (AWS_ENDPOINT_URL*,
         // AWS_REGION, AWS_PROFILE, the Lambda role): the same code path locally and deployed.
@@ -89,19 +90,31 @@ impl Ports {
                 )
                 .build(),
         );
+        // The template's TokenVaultKey: a key from Secrets Manager (aws.vault_key, filled by
+        // `hilite::secrets`) or KMS (aws.kms_key_id). The configuration refuses both at once;
+        // with neither, the KMS vault says what to set when a token is first needed, so the
+        // functions that never touch a token start without one.
+        let vault: Arc<dyn TokenVault> = match &config.aws.vault_key {
+            Some(key) => Arc::new(SecretKeyVault::new(
+                dynamo.clone(),
+                config.aws.table.clone(),
+                key,
+            )?),
+            None => Arc::new(KmsVault::new(
+                aws_sdk_kms::Client::new(&sdk),
+                dynamo.clone(),
+                config.aws.table.clone(),
+                config.aws.kms_key_id.clone(),
+            )),
+        };
         Ok(Self {
-            store: Arc::new(DynamoStore::new(dynamo.clone(), config.aws.table.clone())),
+            store: Arc::new(DynamoStore::new(dynamo, config.aws.table.clone())),
             queue: Arc::new(SqsQueue::new(
                 aws_sdk_sqs::Client::new(&sdk),
                 config.aws.queues.clone(),
             )),
             media: Arc::new(S3MediaStore::new(s3, config.aws.bucket.clone())),
-            vault: Arc::new(KmsVault::new(
-                aws_sdk_kms::Client::new(&sdk),
-                dynamo,
-                config.aws.table.clone(),
-                config.aws.kms_key_id.clone(),
-            )),
+            vault,
             clock,
         })
     }

@@ -1,8 +1,9 @@
 //! Secrets from AWS Secrets Manager, read once at start-up into the same typed fields a local
 //! configuration fills from its file or environment (`twitch.client_secret`,
-//! `twitch.eventsub_secret`, each platform's `client_secret`), so nothing downstream knows
-//! where a secret came from. `aws.secrets.*` name the secrets (ARNs or names); each function's
-//! environment names only the ones it needs, and its role may read only those.
+//! `twitch.eventsub_secret`, each platform's `client_secret`, `aws.vault_key`, `llm.api_key`),
+//! so nothing downstream knows where a secret came from. `aws.secrets.*` name the secrets (ARNs
+//! or names); each function's environment names only the ones it needs, and its role may read
+//! only those.
 //!
 //! Every secret's value is a JSON object of strings. infra/template.yaml keeps all of them in one
 //! secret (one secret costs $0.40 a month; docs/cost.md), and each reader takes only its own keys:
@@ -12,6 +13,14 @@
 //! | `aws.secrets.twitch_client_secret`   | `twitch_client_secret`                                              |
 //! | `aws.secrets.eventsub_secret`        | `eventsub_secret` (10–100 ASCII characters)                         |
 //! | `aws.secrets.platform_client_secrets`| `youtube_client_secret`, `tiktok_client_secret`, `instagram_client_secret` (at least one) |
+//! | `aws.secrets.vault_key`              | `vault_seed` (at least 43 characters)                               |
+//! | `aws.secrets.llm_api_key`            | `llm_api_key` (may be empty or absent: no bearer token)             |
+//!
+//! CloudFormation can generate one value of a secret, and the template generates `vault_seed`
+//! (64 letters and digits, about 381 bits). Two keys are derived from it with HMAC-SHA256 under
+//! distinct labels (a PRF, so neither reveals the seed or the other): the token vault's AES-256
+//! key, and the EventSub secret when `eventsub_secret` is empty or absent — Twitch, which knows
+//! the EventSub secret, learns nothing of the vault key. An `eventsub_secret` that is set wins.
 //!
 //! It is not a cache and does not refresh: a changed secret reaches a function at its next cold
 //! start. Errors and logs name the secret and the key, never a value.
@@ -19,6 +28,8 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
+use base64::Engine;
+use secrecy::zeroize::Zeroizing;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::{check_eventsub_secret, Config};
@@ -28,6 +39,13 @@ pub const EVENTSUB_SECRET: &str = "eventsub_secret";
 pub const YOUTUBE_CLIENT_SECRET: &str = "youtube_client_secret";
 pub const TIKTOK_CLIENT_SECRET: &str = "tiktok_client_secret";
 pub const INSTAGRAM_CLIENT_SECRET: &str = "instagram_client_secret";
+pub const VAULT_SEED: &str = "vault_seed";
+pub const LLM_API_KEY: &str = "llm_api_key";
+/// Fewest characters of a seed: 43 letters and digits carry 256 bits (43 × log2 62 ≈ 256).
+pub const MIN_SEED_LEN: usize = 43;
+/// HMAC labels of the keys derived from `vault_seed`; changing one changes the key.
+const VAULT_KEY_LABEL: &[u8] = b"hilite/token-vault-key/v1";
+const EVENTSUB_LABEL: &[u8] = b"hilite/eventsub-secret/v1";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretsError {
@@ -49,6 +67,13 @@ pub enum SecretsError {
     NotJson { secret: String },
     #[error("secret {secret} has no value for key \"{key}\"; add it (see the README)")]
     Missing { secret: String, key: &'static str },
+    #[error(
+        "secret {secret} has neither \"eventsub_secret\" nor \"vault_seed\"; the template \
+         generates vault_seed: restore it from the secret's previous version \
+         (`aws secretsmanager get-secret-value --version-stage AWSPREVIOUS`), or set \
+         eventsub_secret (10-100 ASCII characters)"
+    )]
+    NoEventSubSecret { secret: String },
     #[error(
         "secret {secret} has none of youtube_client_secret, tiktok_client_secret, \
          instagram_client_secret set; add the platforms you post to (see the README)"
@@ -79,7 +104,7 @@ pub async fn config_from_env() -> Result<Config, LoadError> {
 }
 
 /// One secret's keys and values, as read.
-type SecretValues = BTreeMap<String, SecretString>;
+pub type SecretValues = BTreeMap<String, SecretString>;
 
 /// Read every secret `config.aws.secrets` names and fill the fields it stands for. Nothing to
 /// do (and no AWS call) when it names none. Uses the standard AWS chain for region,
@@ -115,11 +140,7 @@ pub async fn resolve_with(
         config.twitch.client_secret = Some(v);
     }
     if !ids.eventsub_secret.is_empty() {
-        let v = required(
-            &ids.eventsub_secret,
-            &values(&ids.eventsub_secret),
-            EVENTSUB_SECRET,
-        )?;
+        let v = eventsub_secret(&ids.eventsub_secret, &values(&ids.eventsub_secret))?;
         check_eventsub_secret(&v).map_err(|problem| SecretsError::Invalid {
             secret: ids.eventsub_secret.clone(),
             key: EVENTSUB_SECRET,
@@ -147,7 +168,70 @@ pub async fn resolve_with(
         // Which platforms can refresh tokens here; a missing one fails its posts, by name.
         tracing::info!(secret = %id, keys = ?found, "platform client secrets read");
     }
+    if !ids.vault_key.is_empty() {
+        let seed = vault_seed(&ids.vault_key, &values(&ids.vault_key))?;
+        let key = derive(&seed, VAULT_KEY_LABEL);
+        config.aws.vault_key = Some(SecretString::from(
+            base64::engine::general_purpose::STANDARD.encode(key.as_slice()),
+        ));
+    }
+    if !ids.llm_api_key.is_empty() {
+        // Optional: the template leaves it empty, and a self-hosted server may need none.
+        let all = values(&ids.llm_api_key);
+        let key = all
+            .get(LLM_API_KEY)
+            .filter(|v| !v.expose_secret().is_empty());
+        tracing::info!(secret = %ids.llm_api_key, set = key.is_some(), "LLM API key read");
+        if let Some(key) = key {
+            config.llm.api_key = Some(key.clone());
+        }
+    }
     Ok(())
+}
+
+/// The `vault_seed` of `values`: present, and long enough to carry 256 bits.
+pub fn vault_seed(id: &str, values: &SecretValues) -> Result<SecretString, SecretsError> {
+    let seed = required(id, values, VAULT_SEED)?;
+    if seed.expose_secret().chars().count() < MIN_SEED_LEN {
+        return Err(SecretsError::Invalid {
+            secret: id.to_string(),
+            key: VAULT_SEED,
+            problem: "is shorter than 43 characters (256 bits); restore the generated one from \
+                      the secret's previous version, or put 64 random letters and digits there \
+                      (tokens stored under the old seed must then be stored again)",
+        });
+    }
+    Ok(seed)
+}
+
+/// The EventSub secret: `eventsub_secret` when set, else derived from `vault_seed`.
+fn eventsub_secret(id: &str, values: &SecretValues) -> Result<SecretString, SecretsError> {
+    if let Some(set) = values
+        .get(EVENTSUB_SECRET)
+        .filter(|v| !v.expose_secret().is_empty())
+    {
+        return Ok(set.clone());
+    }
+    if !values.contains_key(VAULT_SEED) {
+        return Err(SecretsError::NoEventSubSecret {
+            secret: id.to_string(),
+        });
+    }
+    let seed = vault_seed(id, values)?;
+    Ok(SecretString::from(hex::encode(
+        derive(&seed, EVENTSUB_LABEL).as_slice(),
+    )))
+}
+
+/// HMAC-SHA256(seed, label): 32 bytes, wiped when dropped. One HMAC block is a standard PRF
+/// (NIST SP 800-108 in counter mode with one block), so no KDF crate is needed for it.
+fn derive(seed: &SecretString, label: &[u8]) -> Zeroizing<[u8; 32]> {
+    use hmac::{Hmac, Mac};
+    // HMAC takes a key of any length; the error case cannot happen.
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(seed.expose_secret().as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+    mac.update(label);
+    Zeroizing::new(mac.finalize().into_bytes().into())
 }
 
 /// The distinct secrets `config` names.
@@ -157,6 +241,8 @@ fn named(config: &Config) -> Vec<String> {
         &s.twitch_client_secret,
         &s.eventsub_secret,
         &s.platform_client_secrets,
+        &s.vault_key,
+        &s.llm_api_key,
     ]
     .into_iter()
     .filter(|id| !id.is_empty())
@@ -239,6 +325,57 @@ mod tests {
             vec!["arn:one".to_string(), "arn:two".to_string()]
         );
         assert!(named(&Config::default()).is_empty());
+    }
+
+    fn seeded(seed: &str) -> SecretValues {
+        SecretValues::from([(VAULT_SEED.to_string(), SecretString::from(seed.to_string()))])
+    }
+
+    #[test]
+    fn the_eventsub_secret_and_the_vault_key_are_distinct_keys_derived_from_the_seed() {
+        let seed = "a".repeat(MIN_SEED_LEN) + "0123456789bcdefghijk";
+        let values = seeded(&seed);
+
+        let eventsub = eventsub_secret("arn:s", &values).unwrap();
+        let again = eventsub_secret("arn:s", &values).unwrap();
+        let other = eventsub_secret("arn:s", &seeded(&seed.replace('0', "1"))).unwrap();
+        let vault = derive(&SecretString::from(seed.clone()), VAULT_KEY_LABEL);
+
+        assert_eq!(eventsub.expose_secret(), again.expose_secret());
+        assert_ne!(eventsub.expose_secret(), other.expose_secret());
+        assert!(check_eventsub_secret(&eventsub).is_ok());
+        assert_ne!(eventsub.expose_secret(), hex::encode(vault.as_slice()));
+        assert!(!eventsub.expose_secret().contains(&seed));
+    }
+
+    #[test]
+    fn an_eventsub_secret_that_is_set_wins_over_the_seed() {
+        let mut values = seeded(&"s".repeat(64));
+        values.insert(
+            EVENTSUB_SECRET.into(),
+            SecretString::from("set-by-hand-123".to_string()),
+        );
+        assert_eq!(
+            eventsub_secret("arn:s", &values).unwrap().expose_secret(),
+            "set-by-hand-123"
+        );
+        let err = eventsub_secret("arn:s", &SecretValues::new()).unwrap_err();
+        assert!(
+            matches!(err, SecretsError::NoEventSubSecret { .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_short_or_missing_seed_is_refused_without_showing_it() {
+        let short = "tooshort-seed-value";
+        let err = vault_seed("arn:s", &seeded(short)).unwrap_err().to_string();
+        assert!(err.contains(VAULT_SEED) && err.contains("43"), "{err}");
+        assert!(!err.contains(short), "{err}");
+        let err = vault_seed("arn:s", &SecretValues::new())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("arn:s") && err.contains(VAULT_SEED), "{err}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! docs/cost.md's idle figures are counted from the template: alarm metrics for each `AlarmSet`
 //! (the essential set within CloudWatch's 10 free), event source mappings (each polls while
-//! idle), and the one secret. A template change that moves an idle cost fails here until the
+//! idle, more of them with a concurrency cap), the one secret, and the KMS key that exists only
+//! with `TokenVaultKey=kms`. A template change that moves an idle cost fails here until the
 //! page says so.
 
 use crate::template::{of_type, root};
@@ -36,16 +37,24 @@ fn the_idle_cost_page_counts_what_the_template_creates() {
         page.contains(&format!("`AlarmSet=essential` | {essential}:")),
         "docs/cost.md: {essential}"
     );
-    let mappings = of_type("AWS::Lambda::EventSourceMapping").len();
-    assert!(
-        page.contains(&format!("{mappings} event source mappings")),
-        "docs/cost.md: {mappings} mappings"
+    let mappings = of_type("AWS::Lambda::EventSourceMapping");
+    let capped = mappings
+        .iter()
+        .filter(|(_, m)| !m["Properties"]["ScalingConfig"].is_null())
+        .count();
+    let expected = format!(
+        "{} event source mappings, {capped} with a concurrency cap",
+        mappings.len()
     );
+    assert!(page.contains(&expected), "docs/cost.md: {expected}");
     assert_eq!(of_type("AWS::SecretsManager::Secret").len(), 1);
     assert!(page.contains("one secret, `AppSecrets`"));
-    assert_eq!(
-        of_type("AWS::KMS::Key").len(),
-        1,
-        "docs/cost.md counts one KMS key"
+    let keys = of_type("AWS::KMS::Key");
+    assert_eq!(keys.len(), 1, "docs/cost.md counts one KMS key");
+    assert!(
+        keys.iter()
+            .all(|(_, k)| k["Condition"].as_str() == Some("VaultOnKms")),
+        "the KMS key bills only when chosen"
     );
+    assert!(page.contains("`TokenVaultKey=kms`"));
 }

@@ -188,11 +188,17 @@ fn no_role_grants_an_action_on_every_resource_or_media_outside_its_prefixes() {
             .into_iter()
             .flatten()
         {
-            for statement in policy["PolicyDocument"]["Statement"]
+            // A statement inside an `!If` is checked in each choice that keeps it.
+            let statements = policy["PolicyDocument"]["Statement"]
                 .as_sequence()
                 .into_iter()
                 .flatten()
-            {
+                .flat_map(|st| {
+                    crate::template::every_choice()
+                        .into_iter()
+                        .filter_map(move |c| crate::template::resolve(st, &c))
+                });
+            for statement in statements {
                 let many = |v: &Value| -> Vec<Value> {
                     v.as_sequence().cloned().unwrap_or_else(|| vec![v.clone()])
                 };

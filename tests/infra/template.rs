@@ -2,7 +2,7 @@
 //! The template uses short-form tags (`!Ref X`, `!GetAtt X.Arn`), which arrive as
 //! `Value::Tagged`; [`reference`] also reads the long forms so a rewrite would not blind the tests.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
@@ -80,27 +80,77 @@ pub fn title(name: QueueName) -> String {
     s[..1].to_uppercase() + &s[1..]
 }
 
-/// Each function's `Environment.Variables` as (name, value) pairs.
+/// Which of the template's conditions hold, for the `!If`s the tests resolve.
+pub type Conditions = BTreeMap<&'static str, bool>;
+
+/// The conditions as the parameters' defaults make them: the vault key in the secret, no LLM.
+pub fn defaults() -> Conditions {
+    when(false, false)
+}
+
+/// The conditions for a choice of `TokenVaultKey` (kms or not) and of an LLM (set or not).
+pub fn when(vault_on_kms: bool, has_llm: bool) -> Conditions {
+    Conditions::from([("VaultOnKms", vault_on_kms), ("HasLlm", has_llm)])
+}
+
+/// Every combination of the conditions [`when`] takes.
+pub fn every_choice() -> Vec<Conditions> {
+    [(false, false), (true, false), (false, true), (true, true)]
+        .into_iter()
+        .map(|(k, l)| when(k, l))
+        .collect()
+}
+
+/// `v` as CloudFormation would leave it under `conditions`: an `!If` (short or long form) is
+/// replaced by the branch its condition picks, and `!Ref AWS::NoValue` by nothing (`None`).
+pub fn resolve(v: &'static Value, conditions: &Conditions) -> Option<&'static Value> {
+    let branches = match v {
+        Value::Tagged(t) if t.tag == "!If" => t.value.as_sequence(),
+        Value::Mapping(m) if m.len() == 1 => m.get("Fn::If").and_then(Value::as_sequence),
+        _ => None,
+    };
+    if let Some(parts) = branches {
+        let name = parts[0].as_str().expect("an !If names its condition");
+        let holds = *conditions
+            .get(name)
+            .unwrap_or_else(|| panic!("the tests do not know condition {name}"));
+        return resolve(&parts[if holds { 1 } else { 2 }], conditions);
+    }
+    if refers_to(v, "AWS::NoValue", None) {
+        return None;
+    }
+    Some(v)
+}
+
+/// Each function's `Environment.Variables` as (name, value) pairs, with the parameters'
+/// defaults.
 pub fn function_environment(id: &str) -> Vec<(String, &'static Value)> {
+    function_environment_when(id, &defaults())
+}
+
+/// [`function_environment`] under `conditions`.
+pub fn function_environment_when(
+    id: &str,
+    conditions: &Conditions,
+) -> Vec<(String, &'static Value)> {
     let vars = resource(id)["Properties"]["Environment"]["Variables"]
         .as_mapping()
         .unwrap_or_else(|| panic!("{id} has no Environment.Variables"));
     vars.iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().expect("variable names are strings").to_string(),
-                v,
-            )
+        .filter_map(|(k, v)| {
+            let name = k.as_str().expect("variable names are strings").to_string();
+            resolve(v, conditions).map(|v| (name, v))
         })
         .collect()
 }
 
-/// The render job's container environment as (name, value) pairs.
-pub fn job_environment() -> Vec<(String, &'static Value)> {
+/// The render job's container environment as (name, value) pairs under `conditions`.
+pub fn job_environment_when(conditions: &Conditions) -> Vec<(String, &'static Value)> {
     let env = resource("RenderJobDefinition")["Properties"]["ContainerProperties"]["Environment"]
         .as_sequence()
         .expect("the render job has an environment");
     env.iter()
+        .filter_map(|e| resolve(e, conditions))
         .map(|e| (e["Name"].as_str().expect("a Name").to_string(), &e["Value"]))
         .collect()
 }

@@ -1,5 +1,6 @@
 //! The download stage when Twitch misbehaves: rate limits, unavailability, slow answers, an
-//! expired or revoked user token, and a CDN that keeps failing until the attempts run out.
+//! expired or revoked user token, a CDN that keeps failing until the attempts run out, and a
+//! file the CDN says is gone.
 
 use std::time::Duration;
 
@@ -7,15 +8,17 @@ use harness::backends::TestBackend;
 use harness::fake_twitch::{Fault, FileFault};
 use hilite::domain::{ClipStatus, Stage};
 use hilite::pipeline::StageError;
+use hilite::queue::QueueName;
 use hilite::twitch::tokens::load_user_token;
 
-use super::download::{last_error, pending};
+use super::download::{last_error, pending, stored_size};
 use super::{Site, BROADCASTER};
 
 harness::on_both_backends!(
     a_429_waits_for_its_reset_and_a_503_is_tried_once_more,
     an_expired_user_token_is_refreshed_and_the_rotated_refresh_token_stored,
     retries_running_out_fail_the_clip_with_the_reason,
+    a_file_gone_from_the_cdn_fails_the_clip_on_the_first_attempt,
 );
 
 async fn a_429_waits_for_its_reset_and_a_503_is_tried_once_more(b: TestBackend) {
@@ -199,4 +202,52 @@ async fn retries_running_out_fail_the_clip_with_the_reason(b: TestBackend) {
     // A failed clip's redelivery does nothing.
     site.download("Broken-1").await.unwrap();
     assert_eq!(site.fake.count("/files/Broken-1/landscape.mp4"), 3);
+}
+
+async fn a_file_gone_from_the_cdn_fails_the_clip_on_the_first_attempt(b: TestBackend) {
+    let site = Site::new(b).await;
+    site.authorize_broadcaster().await;
+    // Get Clips Download still lists the clip, but its file is gone: deleted in between.
+    for (id, code) in [("Gone-404", 404), ("Gone-410", 410)] {
+        pending(&site, id, false, |c| {
+            c.file_fault = Some(FileFault::Status(code))
+        })
+        .await;
+        match site.download(id).await {
+            Err(StageError::Permanent(why)) => assert!(
+                why.contains("gone from Twitch's CDN") && why.contains(&format!("HTTP {code}")),
+                "[{}] {why}",
+                site.b.kind
+            ),
+            other => panic!("[{}] a {code} must fail at once: {other:?}", site.b.kind),
+        }
+        let clip = site.clip(id).await.unwrap();
+        assert_eq!(
+            (clip.status, clip.failed_stage, clip.attempts.download),
+            (ClipStatus::Failed, Some(Stage::Download), 1),
+            "[{}] {id}",
+            site.b.kind
+        );
+        assert!(
+            last_error(&clip).contains(&format!("HTTP {code}")),
+            "the reason is on the clip: {}",
+            last_error(&clip)
+        );
+        assert_eq!(clip.media.source, None, "[{}] {id}", site.b.kind);
+        assert_eq!(
+            stored_size(&site, id).await,
+            None,
+            "[{}] {id} left media behind",
+            site.b.kind
+        );
+        // A redelivery of the failed clip fetches nothing again.
+        site.download(id).await.unwrap();
+        assert_eq!(
+            site.fake.count(&format!("/files/{id}/landscape.mp4")),
+            1,
+            "[{}] {id} was fetched more than once",
+            site.b.kind
+        );
+    }
+    assert!(site.take_all(QueueName::Analyze).await.is_empty());
 }

@@ -9,9 +9,13 @@
 //! under its deterministic key, and only then does the clip move `pending → downloaded`.
 //!
 //! Failures: 403 (the token's user is not an editor), 404 (the clip was deleted, or Twitch
-//! lists no download for it), a refused host and an oversized file fail the clip at once; any
-//! other failure counts an attempt, and after `pipeline.max_attempts` the clip is `failed` with
-//! the reason in its error log. A rate limit is nobody's fault and counts nothing.
+//! lists no download for it), a CDN answering 404 or 410 for the file itself (deleted between
+//! Get Clips Download and the fetch), a refused host and an oversized file fail the clip at
+//! once, as `failed` at the download stage with the reason; any other failure counts an
+//! attempt, and after `pipeline.max_attempts` the clip is `failed` with the reason in its error
+//! log. A rate limit is nobody's fault and counts nothing. A failed fetch leaves nothing behind:
+//! the temporary file is removed when dropped and the media store is written only after a
+//! whole, checked file.
 //!
 //! Redelivery: a clip found `downloaded` only gets its analyze message again; any other status
 //! means the work is done or given up, and nothing happens.

@@ -2,11 +2,17 @@
 //! stores and enqueues — and never calls Twitch, so it answers in microseconds whatever Twitch's
 //! API is doing (seed 000 slept 600 s here; the delay now lives on the collect queue).
 //!
-//! Exactly-once effect under redelivery: a message id already remembered has no effect; the
-//! effects themselves are idempotent (a stream is opened once per stream id, a repeated
-//! `stream.offline` re-enqueues the same window, which collect handles idempotently), and the id
-//! is remembered only after they succeeded, so a crash half-way leaves Twitch's retry to finish
-//! the job instead of losing it.
+//! Exactly once under redelivery, concurrent copies included: before applying a message the
+//! webhook claims its id in the state store for a short lease (`claim_message`, of which
+//! exactly one concurrent caller wins), then settles it (remembered past Twitch's replay
+//! window) once the effects are done, or releases it when they failed, so Twitch's retry can
+//! apply it. A copy that finds the id handled answers 2xx; one that finds it claimed waits a
+//! moment for the holder's outcome, and answers 503 if there is none yet (the holder may still
+//! fail, and a 2xx would tell Twitch the message was delivered), so Twitch retries it. A
+//! handler that dies holding a claim leaves it to expire with its lease; the next delivery
+//! then applies the message. The effects are idempotent besides (a stream is opened once per
+//! stream id, a repeated `stream.offline` re-enqueues the same window, which collect handles
+//! idempotently), should a holder outlive its lease.
 //!
 //! Chat messages are the exception: `channel.chat.message` goes to the chat queue without any
 //! state store call (a busy chat sends thousands a minute), and its redeliveries are dropped by
@@ -23,6 +29,7 @@ use super::messages::{encode, CollectMessage};
 use crate::backend::Ports;
 use crate::domain::{BroadcasterId, ExternalId, Stream, SubscriptionStatus};
 use crate::queue::QueueName;
+use crate::store::{MessageClaim, StoreError};
 use crate::twitch::eventsub::{
     self, Challenge, ChatMessageEvent, Notification, Refusal, Revocation, SignedHeaders,
     StreamOffline, StreamOnline,
@@ -32,6 +39,17 @@ use crate::twitch::eventsub::{
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// A repeated `stream.offline` this soon after the stream closed re-enqueues its window.
 const REPEATED_OFFLINE_WINDOW: chrono::Duration = chrono::Duration::hours(1);
+/// How long a delivery holds a message id while applying it. Longer than the webhook Lambda's
+/// 10-second timeout (infra/template.yaml), so a live handler never loses its claim; short
+/// enough that Twitch's redelivery after a crashed handler finds it expired.
+const CLAIM_LEASE: chrono::Duration = chrono::Duration::seconds(30);
+/// How long, in all, a copy that finds its id claimed waits for the holder's outcome. Twitch
+/// wants an answer "within a few seconds"
+/// (<https://dev.twitch.tv/docs/eventsub/handling-webhook-events>); applying takes
+/// milliseconds.
+const CLAIM_WAIT: Duration = Duration::from_millis(1500);
+/// Between two looks at a claimed id.
+const CLAIM_POLL: Duration = Duration::from_millis(25);
 
 /// What the webhook needs besides the ports.
 #[derive(Clone)]
@@ -116,30 +134,65 @@ pub async fn handle_webhook(
             };
         }
     }
-    match ports.store.message_seen(&message_id, now).await {
-        Ok(true) => {
+    let token = uuid::Uuid::new_v4().simple().to_string();
+    match claim(ports, &message_id, &token).await {
+        Ok(MessageClaim::Claimed) => {}
+        Ok(MessageClaim::Handled) => {
             tracing::debug!(message_id = %message_id, "webhook message already handled");
             return WebhookResponse::no_content();
         }
-        Ok(false) => {}
+        Ok(MessageClaim::InFlight) => {
+            tracing::info!(message_id = %message_id, "another delivery of this webhook message is still being handled; Twitch will retry");
+            return WebhookResponse::text(503, "being handled by another delivery; retry");
+        }
         Err(e) => return unavailable(&message_id, &e),
     }
     let response = match apply(ports, settings, message, sent_at).await {
         Ok(r) => r,
-        Err(e) => return unavailable(&message_id, &e),
+        Err(e) => {
+            // Let Twitch's retry claim it at once rather than after the lease.
+            if let Err(release) = ports.store.release_message(&message_id, &token).await {
+                tracing::warn!(message_id = %message_id, error = %release, "could not release a webhook message claim; it expires with its lease");
+            }
+            return unavailable(&message_id, &e);
+        }
     };
     // Remembered past Twitch's 10-minute replay window, so a replay is refused as stale or
-    // recognised as seen.
+    // recognised as handled.
     let expires = sent_at + eventsub::MAX_AGE + chrono::Duration::minutes(5);
     if let Err(e) = ports
         .store
-        .remember_message(&message_id, expires, now)
+        .settle_message(&message_id, &token, expires)
         .await
     {
-        // The effects are done and idempotent; a redelivery would repeat them harmlessly.
+        // The effects are done and idempotent; a redelivery after the lease would repeat them
+        // harmlessly.
         tracing::warn!(message_id = %message_id, error = %e, "could not remember a handled webhook message");
     }
     response
+}
+
+/// Claim the id, waiting (bounded by [`CLAIM_WAIT`]) while another delivery holds it: the
+/// holder either settles (then this copy is `Handled`) or releases (then this copy claims).
+async fn claim(
+    ports: &Ports,
+    message_id: &ExternalId,
+    token: &str,
+) -> Result<MessageClaim, StoreError> {
+    let polls = CLAIM_WAIT.as_millis() / CLAIM_POLL.as_millis();
+    let mut poll = 0;
+    loop {
+        let now = ports.clock.now();
+        let found = ports
+            .store
+            .claim_message(message_id, token, now + CLAIM_LEASE, now)
+            .await?;
+        if found != MessageClaim::InFlight || poll >= polls {
+            return Ok(found);
+        }
+        poll += 1;
+        tokio::time::sleep(CLAIM_POLL).await;
+    }
 }
 
 fn refuse(refusal: Refusal) -> WebhookResponse {
@@ -178,7 +231,7 @@ impl Message {
 #[derive(Debug, thiserror::Error)]
 enum ApplyError {
     #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
+    Store(#[from] StoreError),
     #[error(transparent)]
     Queue(#[from] crate::queue::QueueError),
 }
@@ -216,7 +269,7 @@ async fn apply(
                     )
                     .await
                 {
-                    Ok(()) | Err(crate::store::StoreError::NotFound(_)) => {}
+                    Ok(()) | Err(StoreError::NotFound(_)) => {}
                     Err(e) => return Err(e.into()),
                 }
             }

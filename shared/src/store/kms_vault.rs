@@ -1,45 +1,159 @@
-//! The AWS token vault: envelope encryption with KMS. Each write asks KMS for a fresh AES-256
-//! data key, encrypts the secret here with AES-256-GCM under it, and stores the data key only
-//! in its KMS-encrypted form beside the nonce and ciphertext, in the state table's item
-//! `TOKEN#{name}`. A read has KMS decrypt the data key, then decrypts locally. The token's
-//! name is bound twice: as the KMS encryption context (`hilite:token`) and as the AES-GCM
+//! The AWS token vault with KMS: envelope encryption. Each write asks KMS for a fresh AES-256
+//! data key, seals the secret here with it (`store::token_cipher`: AES-256-GCM, the token's
+//! name as associated data), and stores the data key only in its KMS-encrypted form beside the
+//! nonce and ciphertext, in the state table's item `TOKEN#{name}` ([`TokenTable`], which the
+//! secret-key vault shares). A read has KMS decrypt the data key, then opens locally. The
+//! token's name is bound twice: as the KMS encryption context (`hilite:token`) and as the
 //! associated data, so a record copied under another name does not decrypt.
 //!
-//! It is not a cache and not a key manager: every read is one KMS call, and key rotation is
-//! KMS's (old data keys stay decryptable). Secrets never appear in errors or logs.
-//! <https://docs.aws.amazon.com/kms/latest/developerguide/concepts.html#enveloping>
+//! It is not a cache and not a key manager: every read is one KMS call (a CloudTrail event),
+//! and key rotation is KMS's (old data keys stay decryptable). Secrets never appear in errors
+//! or logs. <https://docs.aws.amazon.com/kms/latest/developerguide/concepts.html#enveloping>
 
 use std::collections::HashMap;
 
-use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_kms::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::DataKeySpec;
 use secrecy::zeroize::Zeroizing;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
 use crate::domain::TokenRef;
 use crate::store::dynamo::{PK, SK};
+use crate::store::token_cipher::{Sealed, TokenCipher};
 use crate::store::{TokenVault, VaultError};
 
 /// The KMS encryption context key naming the token a data key belongs to.
 const CONTEXT_KEY: &str = "hilite:token";
 const TOKEN_SK: &str = "TOKEN";
-const DATA_KEY: &str = "data_key";
+/// The KMS-encrypted data key; only the KMS vault writes it.
+pub(crate) const DATA_KEY: &str = "data_key";
 const NONCE: &str = "nonce";
 const CIPHERTEXT: &str = "ciphertext";
-/// AES-GCM's standard nonce length, 96 bits.
-const NONCE_LEN: usize = 12;
+
+/// The state table's token items, `pk = TOKEN#{name}`, `sk = TOKEN`: a nonce, a ciphertext and
+/// any extra binary attributes the vault keeps (the KMS vault's sealed data key).
+#[derive(Debug, Clone)]
+pub(crate) struct TokenTable {
+    dynamo: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl TokenTable {
+    pub(crate) fn new(dynamo: aws_sdk_dynamodb::Client, table: String) -> Self {
+        Self { dynamo, table }
+    }
+
+    fn pk(name: &TokenRef) -> AttributeValue {
+        AttributeValue::S(format!("TOKEN#{name}"))
+    }
+
+    /// Write (or replace) `name`'s item.
+    pub(crate) async fn put(
+        &self,
+        name: &TokenRef,
+        sealed: Sealed,
+        extra: &[(&str, Vec<u8>)],
+    ) -> Result<(), VaultError> {
+        let mut item: HashMap<String, AttributeValue> = [
+            (PK, Self::pk(name)),
+            (SK, AttributeValue::S(TOKEN_SK.into())),
+            (NONCE, AttributeValue::B(Blob::new(sealed.nonce))),
+            (CIPHERTEXT, AttributeValue::B(Blob::new(sealed.ciphertext))),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        for (k, v) in extra {
+            item.insert(k.to_string(), AttributeValue::B(Blob::new(v.clone())));
+        }
+        self.dynamo
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| self.fail("PutItem", e))?;
+        Ok(())
+    }
+
+    /// `name`'s sealed token and its binary attributes by name, or `None` when there is none.
+    /// A record without a binary nonce and ciphertext is `Corrupt`.
+    pub(crate) async fn get(
+        &self,
+        name: &TokenRef,
+    ) -> Result<Option<(Sealed, HashMap<String, Vec<u8>>)>, VaultError> {
+        let out = self
+            .dynamo
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, Self::pk(name))
+            .key(SK, AttributeValue::S(TOKEN_SK.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.fail("GetItem", e))?;
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
+        let mut binary: HashMap<String, Vec<u8>> = item
+            .into_iter()
+            .filter_map(|(k, v)| match v {
+                AttributeValue::B(b) => Some((k, b.into_inner())),
+                _ => None,
+            })
+            .collect();
+        match (binary.remove(NONCE), binary.remove(CIPHERTEXT)) {
+            (Some(nonce), Some(ciphertext)) => Ok(Some((Sealed { nonce, ciphertext }, binary))),
+            _ => Err(VaultError::Corrupt(name.to_string())),
+        }
+    }
+
+    pub(crate) async fn delete(&self, name: &TokenRef) -> Result<(), VaultError> {
+        self.dynamo
+            .delete_item()
+            .table_name(&self.table)
+            .key(PK, Self::pk(name))
+            .key(SK, AttributeValue::S(TOKEN_SK.into()))
+            .send()
+            .await
+            .map_err(|e| self.fail("DeleteItem", e))?;
+        Ok(())
+    }
+
+    fn fail<E>(
+        &self,
+        operation: &str,
+        err: SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
+    ) -> VaultError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        match err.as_service_error().and_then(ProvideErrorMetadata::code) {
+            Some(
+                code @ ("ResourceNotFoundException"
+                | "AccessDeniedException"
+                | "ValidationException"),
+            ) => VaultError::Misconfigured(format!(
+                "DynamoDB {operation} on table {} was refused ({code})",
+                self.table
+            )),
+            _ => VaultError::Unavailable(format!(
+                "DynamoDB {operation} on table {} failed: {}",
+                self.table,
+                DisplayErrorContext(&err)
+            )),
+        }
+    }
+}
 
 /// The [`TokenVault`] on KMS and the DynamoDB state table.
 #[derive(Debug, Clone)]
 pub struct KmsVault {
     kms: aws_sdk_kms::Client,
-    dynamo: aws_sdk_dynamodb::Client,
-    table: String,
+    items: TokenTable,
     key_id: String,
 }
 
@@ -52,8 +166,7 @@ impl KmsVault {
     ) -> Self {
         Self {
             kms,
-            dynamo,
-            table,
+            items: TokenTable::new(dynamo, table),
             key_id,
         }
     }
@@ -61,15 +174,13 @@ impl KmsVault {
     fn key_id(&self) -> Result<&str, VaultError> {
         if self.key_id.is_empty() {
             return Err(VaultError::Misconfigured(
-                "aws.kms_key_id is not set (HILITE_AWS__KMS_KEY_ID): the vault needs a KMS key"
+                "no token vault key: set aws.kms_key_id (HILITE_AWS__KMS_KEY_ID) for KMS, or \
+                 aws.secrets.vault_key (HILITE_AWS__SECRETS__VAULT_KEY) for a key kept in \
+                 Secrets Manager"
                     .into(),
             ));
         }
         Ok(&self.key_id)
-    }
-
-    fn pk(name: &TokenRef) -> AttributeValue {
-        AttributeValue::S(format!("TOKEN#{name}"))
     }
 
     /// A fresh data key: the plaintext (wiped when dropped) and its KMS-encrypted form.
@@ -139,118 +250,39 @@ impl KmsVault {
             _ => VaultError::Unavailable(format!("KMS {operation} failed: {}", DisplayErrorContext(&err))),
         }
     }
-
-    fn dynamo_fail<E>(
-        &self,
-        operation: &str,
-        err: SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
-    ) -> VaultError
-    where
-        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    {
-        match err.as_service_error().and_then(ProvideErrorMetadata::code) {
-            Some(
-                code @ ("ResourceNotFoundException"
-                | "AccessDeniedException"
-                | "ValidationException"),
-            ) => VaultError::Misconfigured(format!(
-                "DynamoDB {operation} on table {} was refused ({code})",
-                self.table
-            )),
-            _ => VaultError::Unavailable(format!(
-                "DynamoDB {operation} on table {} failed: {}",
-                self.table,
-                DisplayErrorContext(&err)
-            )),
-        }
-    }
 }
 
 #[async_trait]
 impl TokenVault for KmsVault {
     async fn put_token(&self, name: &TokenRef, secret: &SecretString) -> Result<(), VaultError> {
         let (key, sealed_key) = self.data_key(name).await?;
-        let cipher = Aes256Gcm::new_from_slice(&key).map_err(|_| {
+        let cipher = TokenCipher::new(&key).ok_or_else(|| {
             VaultError::Unavailable("KMS returned a data key that is not 256 bits".into())
         })?;
         drop(key);
-        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
-        let payload = Payload {
-            msg: secret.expose_secret().as_bytes(),
-            aad: name.as_str().as_bytes(),
-        };
-        let ciphertext = cipher
-            .encrypt(&nonce, payload)
-            .map_err(|_| VaultError::Unavailable(format!("token {name} could not be encrypted")))?;
-        let item: HashMap<String, AttributeValue> = [
-            (PK, Self::pk(name)),
-            (SK, AttributeValue::S(TOKEN_SK.into())),
-            (DATA_KEY, AttributeValue::B(Blob::new(sealed_key))),
-            (NONCE, AttributeValue::B(Blob::new(nonce.to_vec()))),
-            (CIPHERTEXT, AttributeValue::B(Blob::new(ciphertext))),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-        self.dynamo
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
+        let sealed = cipher.seal(name, secret)?;
+        self.items
+            .put(name, sealed, &[(DATA_KEY, sealed_key)])
             .await
-            .map_err(|e| self.dynamo_fail("PutItem", e))?;
-        Ok(())
     }
 
     async fn get_token(&self, name: &TokenRef) -> Result<Option<SecretString>, VaultError> {
-        let out = self
-            .dynamo
-            .get_item()
-            .table_name(&self.table)
-            .key(PK, Self::pk(name))
-            .key(SK, AttributeValue::S(TOKEN_SK.into()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| self.dynamo_fail("GetItem", e))?;
-        let Some(mut item) = out.item else {
+        let Some((sealed, mut extra)) = self.items.get(name).await? else {
             return Ok(None);
         };
-        let mut bytes = |attr: &str| match item.remove(attr) {
-            Some(AttributeValue::B(b)) => Ok(b.into_inner()),
-            _ => Err(VaultError::Corrupt(name.to_string())),
+        let Some(sealed_key) = extra.remove(DATA_KEY) else {
+            return Err(VaultError::Misconfigured(format!(
+                "token {name} was stored by the secret-key vault, not with KMS: deploy with the \
+                 TokenVaultKey the tokens were written under, or store them again (`hilite auth`)"
+            )));
         };
-        let (sealed_key, nonce, ciphertext) = (bytes(DATA_KEY)?, bytes(NONCE)?, bytes(CIPHERTEXT)?);
-        if nonce.len() != NONCE_LEN {
-            return Err(VaultError::Corrupt(name.to_string()));
-        }
         let key = self.open_data_key(name, sealed_key).await?;
-        let cipher =
-            Aes256Gcm::new_from_slice(&key).map_err(|_| VaultError::Corrupt(name.to_string()))?;
+        let cipher = TokenCipher::new(&key).ok_or_else(|| VaultError::Corrupt(name.to_string()))?;
         drop(key);
-        let payload = Payload {
-            msg: &ciphertext,
-            aad: name.as_str().as_bytes(),
-        };
-        let plain = Zeroizing::new(
-            cipher
-                .decrypt(Nonce::from_slice(&nonce), payload)
-                .map_err(|_| VaultError::Corrupt(name.to_string()))?,
-        );
-        let text =
-            std::str::from_utf8(&plain).map_err(|_| VaultError::Corrupt(name.to_string()))?;
-        Ok(Some(SecretString::from(text.to_string())))
+        cipher.open(name, &sealed).map(Some)
     }
 
     async fn delete_token(&self, name: &TokenRef) -> Result<(), VaultError> {
-        self.dynamo
-            .delete_item()
-            .table_name(&self.table)
-            .key(PK, Self::pk(name))
-            .key(SK, AttributeValue::S(TOKEN_SK.into()))
-            .send()
-            .await
-            .map_err(|e| self.dynamo_fail("DeleteItem", e))?;
-        Ok(())
+        self.items.delete(name).await
     }
 }

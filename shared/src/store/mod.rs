@@ -24,8 +24,11 @@ pub mod dynamo;
 pub mod kms_vault;
 #[cfg(feature = "embedded")]
 pub mod local_vault;
+#[cfg(feature = "aws")]
+pub mod secret_vault;
 #[cfg(feature = "embedded")]
 pub mod sqlite;
+pub(crate) mod token_cipher;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -55,6 +58,17 @@ impl StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// What [`StateStore::claim_message`] found for a webhook message id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageClaim {
+    /// The caller holds the id until its lease ends: apply the message, then settle or release.
+    Claimed,
+    /// Another delivery holds an unexpired claim; whether it will succeed is not known yet.
+    InFlight,
+    /// Already handled (settled or remembered) and unexpired.
+    Handled,
+}
 
 #[async_trait]
 pub trait StateStore: Send + Sync {
@@ -190,16 +204,39 @@ pub trait StateStore: Send + Sync {
     ) -> StoreResult<Option<Stream>>;
 
     // --- webhook message ids -------------------------------------------------------------------
-    /// Whether `id` is remembered and unexpired at `now` (a read; changes nothing).
+    /// Whether `id` is remembered or claimed, and unexpired at `now` (a read; changes nothing).
     async fn message_seen(&self, id: &ExternalId, now: DateTime<Utc>) -> StoreResult<bool>;
-    /// Remember `id` until `expires_at`; `AlreadySeen` when it is remembered and unexpired.
-    /// Of two concurrent calls with the same id exactly one gets `New`.
+    /// Remember `id` until `expires_at`; `AlreadySeen` when it is remembered (or claimed) and
+    /// unexpired. Of two concurrent calls with the same id exactly one gets `New`.
     async fn remember_message(
         &self,
         id: &ExternalId,
         expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> StoreResult<Seen>;
+    /// Claim webhook message `id` under `token` until `lease_until`, before applying it:
+    /// `Claimed` when the id is absent or expired (including a claim whose holder died and
+    /// whose lease ran out), `InFlight` while another token's lease runs, `Handled` when it is
+    /// settled or remembered and unexpired. Of concurrent claims of one id exactly one gets
+    /// `Claimed`. The holder then calls `settle_message` (applied) or `release_message` (failed).
+    async fn claim_message(
+        &self,
+        id: &ExternalId,
+        token: &str,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<MessageClaim>;
+    /// Turn `token`'s claim into a handled id remembered until `expires_at`. `Conflict` (and no
+    /// change) when `token` no longer holds it: its lease ran out and another delivery claimed it.
+    async fn settle_message(
+        &self,
+        id: &ExternalId,
+        token: &str,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Give up `token`'s claim (applying failed), so that the next delivery of the id can claim
+    /// it at once; no change when `token` does not hold it.
+    async fn release_message(&self, id: &ExternalId, token: &str) -> StoreResult<()>;
 }
 
 #[derive(Debug, thiserror::Error)]

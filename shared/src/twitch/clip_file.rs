@@ -99,6 +99,10 @@ pub enum FetchError {
     NotMp4,
     #[error("received {got} bytes but {announced} were announced")]
     SizeMismatch { got: u64, announced: u64 },
+    /// 404 or 410 from the CDN for a URL Twitch has just handed out: the file is no longer
+    /// there (the clip was deleted on Twitch), and asking again gets the same answer.
+    #[error("the clip file is gone from Twitch's CDN (HTTP {0}); the clip was probably deleted on Twitch")]
+    Gone(u16),
     #[error("the clip file server answered HTTP {0}")]
     Status(u16),
     #[error("the download took longer than {0:?} (pipeline.download_timeout_secs)")]
@@ -110,9 +114,13 @@ pub enum FetchError {
 }
 
 impl FetchError {
-    /// Trying again cannot help: the same URL host or size would be refused again.
+    /// Trying again cannot help: the same URL host or size would be refused again, and a file
+    /// the CDN says is gone stays gone.
     pub fn is_permanent(&self) -> bool {
-        matches!(self, FetchError::Refused(_) | FetchError::TooLarge { .. })
+        matches!(
+            self,
+            FetchError::Refused(_) | FetchError::TooLarge { .. } | FetchError::Gone(_)
+        )
     }
 }
 
@@ -170,8 +178,15 @@ impl ClipFetcher {
 
     async fn stream_to(&self, url: Url, dest: &Path) -> Result<u64, FetchError> {
         let response = self.http.get(url).send().await.map_err(transport)?;
-        if !response.status().is_success() {
-            return Err(FetchError::Status(response.status().as_u16()));
+        let status = response.status();
+        if matches!(
+            status,
+            reqwest::StatusCode::NOT_FOUND | reqwest::StatusCode::GONE
+        ) {
+            return Err(FetchError::Gone(status.as_u16()));
+        }
+        if !status.is_success() {
+            return Err(FetchError::Status(status.as_u16()));
         }
         let max = self.policy.max_bytes;
         let announced = response.content_length();
@@ -276,9 +291,12 @@ mod tests {
     }
 
     #[test]
-    fn only_host_and_size_refusals_are_permanent() {
+    fn only_host_and_size_refusals_and_a_gone_file_are_permanent() {
         assert!(FetchError::Refused("x".into()).is_permanent());
         assert!(FetchError::TooLarge { max: 1 }.is_permanent());
+        assert!(FetchError::Gone(404).is_permanent());
+        assert!(FetchError::Gone(410).is_permanent());
+        assert!(!FetchError::Status(403).is_permanent());
         assert!(!FetchError::NotMp4.is_permanent());
         assert!(!FetchError::SizeMismatch {
             got: 1,

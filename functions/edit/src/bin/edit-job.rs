@@ -1,15 +1,16 @@
 //! `edit-job CLIP_ID`: the render job for one clip, against the backend the configuration
-//! names (`HILITE_*` environment, as in the Lambda functions). It runs the edit stage — fetch
-//! the source, render, store the outputs, moderate the transcript when `[llm]` is set, move the
-//! clip to `edited` or `review` — and exits non-zero when the clip could not be edited (its
-//! failure counted on the clip). The AWS Batch job definition (`infra/template.yaml`) runs this
-//! binary with the clip id as its argument (`Ref::clip_id`), submitted by the `edit` function.
+//! names (`HILITE_*` environment and the Secrets Manager keys it names, loaded as the Lambda
+//! functions load theirs: the LLM's API key arrives as `aws.secrets.llm_api_key`). It runs the
+//! edit stage — fetch the source, render, store the outputs, moderate the transcript when
+//! `[llm]` is set, move the clip to `edited` or `review` — and exits non-zero when the clip
+//! could not be edited (its failure counted on the clip). The AWS Batch job definition
+//! (`infra/template.yaml`) runs this binary with the clip id as its argument (`Ref::clip_id`),
+//! submitted by the `edit` function.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use hilite::backend::Ports;
-use hilite::config::Config;
 use hilite::domain::ClipId;
 use hilite::pipeline::edit::{edit, Editor};
 use hilite::pipeline::ClipMessage;
@@ -27,7 +28,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let config = match Config::from_env() {
+    let config = match hilite::secrets::config_from_env().await {
         Ok(c) => Arc::new(c),
         Err(e) => {
             eprintln!("error: {e}");

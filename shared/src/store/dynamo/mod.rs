@@ -31,7 +31,8 @@
 //! `STATUS#{status}` returns the best clips first, then the oldest, then by id (the SQLite
 //! store's order). A stream is written together with its guard item in one transaction, so a
 //! stream id is recorded once however often Twitch repeats it. A webhook message item holds
-//! only `expires_at` (whole seconds, for TTL) and `expires_us` (compared exactly); a token item
+//! only `expires_at` (whole seconds, for TTL), `expires_us` (compared exactly) and, while a
+//! delivery applies it, that delivery's `claim` token (`messages.rs`); a token item
 //! holds the vault's sealed data key, nonce and ciphertext.
 //!
 //! # Concurrency
@@ -52,7 +53,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeyType};
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Duration, Utc};
 
-use super::{StateStore, StoreError, StoreResult};
+use super::{MessageClaim, StateStore, StoreError, StoreResult};
 use crate::domain::{
     Account, AccountName, Broadcaster, BroadcasterId, Claim, Clip, ClipId, ClipPatch, ClipStatus,
     EditorId, ExternalId, PostResult, Publication, PublicationKey, ResumeHandles, Seen, Stage,
@@ -62,6 +63,7 @@ use crate::domain::{
 mod clips;
 mod error;
 mod item;
+mod messages;
 mod publications;
 mod records;
 mod streams;
@@ -342,5 +344,28 @@ impl StateStore for DynamoStore {
         now: DateTime<Utc>,
     ) -> StoreResult<Seen> {
         self.remember(id, expires_at, now).await
+    }
+
+    async fn claim_message(
+        &self,
+        id: &ExternalId,
+        token: &str,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<MessageClaim> {
+        self.claim_id(id, token, lease_until, now).await
+    }
+
+    async fn settle_message(
+        &self,
+        id: &ExternalId,
+        token: &str,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.settle_id(id, token, expires_at).await
+    }
+
+    async fn release_message(&self, id: &ExternalId, token: &str) -> StoreResult<()> {
+        self.release_id(id, token).await
     }
 }

@@ -1,16 +1,13 @@
-//! The smaller records: publishing accounts, the editor whitelist, broadcasters (with their
-//! EventSub subscriptions inside the item) and webhook message ids. Plain puts, reads and
-//! deletes, except the subscription status (a read-modify-write) and the message id (a put
-//! conditional on the id being absent or expired).
+//! The smaller records: publishing accounts, the editor whitelist and broadcasters (with their
+//! EventSub subscriptions inside the item). Plain puts, reads and deletes, except the
+//! subscription status (a read-modify-write). Webhook message ids are `messages.rs`.
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 
-use super::error::is_condition_failure;
-use super::item::{encode, s, Keys, Outcome, EXPIRES_US};
-use super::{DynamoStore, Item, PK, SK, TTL_ATTRIBUTE};
+use super::item::{encode, Keys, Outcome};
+use super::DynamoStore;
 use crate::domain::{
-    Account, AccountName, Broadcaster, BroadcasterId, EditorId, ExternalId, Seen, Subscription,
+    Account, AccountName, Broadcaster, BroadcasterId, EditorId, ExternalId, Subscription,
     SubscriptionStatus, WhitelistEntry, WhitelistScope,
 };
 use crate::store::{StoreError, StoreResult};
@@ -20,7 +17,6 @@ const ACCOUNTS: &str = "ACCOUNTS";
 const WHITELIST: &str = "WHITELIST";
 pub(super) const BROADCASTER_SK: &str = "BROADCASTER";
 const BROADCASTERS: &str = "BROADCASTERS";
-const MESSAGE_SK: &str = "MSG";
 
 fn account_pk(name: &AccountName) -> String {
     format!("ACCOUNT#{name}")
@@ -34,10 +30,6 @@ pub(super) fn broadcaster_pk(id: &BroadcasterId) -> String {
 /// partition lists entries by scope, then editor, as the SQLite store does.
 fn whitelist_sk(scope: &WhitelistScope, editor: &EditorId) -> String {
     format!("{}#{editor}", scope.key())
-}
-
-fn message_pk(id: &ExternalId) -> String {
-    format!("MSG#{id}")
 }
 
 fn broadcaster_keys(b: &Broadcaster) -> Keys {
@@ -136,66 +128,6 @@ impl DynamoStore {
         match outcome {
             Outcome::Written(_) | Outcome::Kept(_) => Ok(()),
             Outcome::Missing => Err(StoreError::NotFound(format!("broadcaster {broadcaster}"))),
-        }
-    }
-
-    /// Whether the id is remembered and unexpired at `now`; an expired item TTL has not
-    /// deleted yet does not count.
-    pub(super) async fn seen(&self, id: &ExternalId, now: DateTime<Utc>) -> StoreResult<bool> {
-        let Some(item) = self.get_item(message_pk(id), MESSAGE_SK).await? else {
-            return Ok(false);
-        };
-        let expires_us = item
-            .get(EXPIRES_US)
-            .and_then(|v| v.as_n().ok())
-            .and_then(|n| n.parse::<i64>().ok())
-            .ok_or_else(|| {
-                StoreError::Unavailable(format!("message id item {id} has no valid {EXPIRES_US}"))
-            })?;
-        Ok(expires_us > now.timestamp_micros())
-    }
-
-    /// New when the id is absent, or present but expired: DynamoDB deletes expired items
-    /// lazily (typically within days), so an expired item may still be there.
-    /// <https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/howitworks-ttl.html>
-    pub(super) async fn remember(
-        &self,
-        id: &ExternalId,
-        expires_at: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Seen> {
-        // TTL wants whole seconds; rounding up never deletes an id before it expired.
-        let ttl_secs = expires_at.timestamp() + i64::from(expires_at.timestamp_subsec_nanos() > 0);
-        let item: Item = [
-            (PK, s(message_pk(id))),
-            (SK, s(MESSAGE_SK)),
-            (TTL_ATTRIBUTE, AttributeValue::N(ttl_secs.to_string())),
-            (
-                EXPIRES_US,
-                AttributeValue::N(expires_at.timestamp_micros().to_string()),
-            ),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(#pk) OR #us <= :now")
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_names("#us", EXPIRES_US)
-            .expression_attribute_values(
-                ":now",
-                AttributeValue::N(now.timestamp_micros().to_string()),
-            )
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Seen::New),
-            Err(e) if is_condition_failure(&e) => Ok(Seen::AlreadySeen),
-            Err(e) => Err(self.fail("PutItem", e)),
         }
     }
 }

@@ -1,22 +1,21 @@
 //! The embedded token vault: OAuth tokens encrypted with AES-256-GCM before they reach the
-//! SQLite file, under a 32-byte key kept in its own 0600 file beside it ([`key_file`]). Each
-//! write uses a fresh random 96-bit nonce; the token's name is the associated data, so a
-//! ciphertext copied to another name does not decrypt. This is not key management: whoever can
-//! read the key file can read the tokens, so a key file others may read is refused.
+//! SQLite file, under a 32-byte key kept in its own 0600 file beside it ([`key_file`]). The
+//! sealing (a fresh random 96-bit nonce per write, the token's name as associated data, so a
+//! ciphertext copied to another name does not decrypt) is `store::token_cipher`'s, shared with
+//! the AWS vaults. This is not key management: whoever can read the key file can read the
+//! tokens, so a key file others may read is refused.
 
 pub(crate) mod key_file;
 
 use std::path::Path;
 
-use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
-use aes_gcm::{Aes256Gcm, Key, Nonce};
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
-use secrecy::zeroize::Zeroizing;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
 use crate::domain::TokenRef;
 use crate::store::sqlite::Database;
+use crate::store::token_cipher::{Sealed, TokenCipher};
 use crate::store::{StoreError, TokenVault, VaultError};
 use key_file::load_or_create_key;
 
@@ -24,7 +23,7 @@ use key_file::load_or_create_key;
 #[derive(Clone)]
 pub struct LocalVault {
     db: Database,
-    cipher: Aes256Gcm,
+    cipher: TokenCipher,
 }
 
 impl std::fmt::Debug for LocalVault {
@@ -40,7 +39,9 @@ impl LocalVault {
     pub fn open(db: Database, key_path: &Path) -> Result<LocalVault, VaultError> {
         let key =
             load_or_create_key(key_path).map_err(|e| VaultError::Misconfigured(e.to_string()))?;
-        let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key.as_ref()));
+        let cipher = TokenCipher::new(key.as_ref()).ok_or_else(|| {
+            VaultError::Misconfigured("the vault key file does not hold a 256-bit key".into())
+        })?;
         Ok(LocalVault { db, cipher })
     }
 }
@@ -52,16 +53,7 @@ fn unavailable(e: StoreError) -> VaultError {
 #[async_trait]
 impl TokenVault for LocalVault {
     async fn put_token(&self, name: &TokenRef, secret: &SecretString) -> Result<(), VaultError> {
-        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
-        let payload = Payload {
-            msg: secret.expose_secret().as_bytes(),
-            aad: name.as_str().as_bytes(),
-        };
-        // Encryption only fails for plaintexts of many gigabytes.
-        let ciphertext = self
-            .cipher
-            .encrypt(&nonce, payload)
-            .map_err(|_| VaultError::Unavailable(format!("token {name} cannot be encrypted")))?;
+        let Sealed { nonce, ciphertext } = self.cipher.seal(name, secret)?;
         let name = name.to_string();
         self.db
             .run(move |c| {
@@ -69,7 +61,7 @@ impl TokenVault for LocalVault {
                     "INSERT INTO tokens (name, nonce, ciphertext) VALUES (?1, ?2, ?3)
                      ON CONFLICT (name) DO UPDATE SET nonce = excluded.nonce,
                                                       ciphertext = excluded.ciphertext",
-                    params![name, nonce.as_slice(), ciphertext],
+                    params![name, nonce, ciphertext],
                 )?;
                 Ok(())
             })
@@ -94,21 +86,9 @@ impl TokenVault for LocalVault {
         let Some((nonce, ciphertext)) = row else {
             return Ok(None);
         };
-        let corrupt = || VaultError::Corrupt(name.to_string());
-        if nonce.len() != 12 {
-            return Err(corrupt());
-        }
-        let payload = Payload {
-            msg: &ciphertext,
-            aad: name.as_str().as_bytes(),
-        };
-        let plain = Zeroizing::new(
-            self.cipher
-                .decrypt(Nonce::from_slice(&nonce), payload)
-                .map_err(|_| corrupt())?,
-        );
-        let text = std::str::from_utf8(&plain).map_err(|_| corrupt())?;
-        Ok(Some(SecretString::from(text)))
+        self.cipher
+            .open(name, &Sealed { nonce, ciphertext })
+            .map(Some)
     }
 
     async fn delete_token(&self, name: &TokenRef) -> Result<(), VaultError> {
@@ -126,6 +106,8 @@ impl TokenVault for LocalVault {
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::PermissionsExt;
+
+    use secrecy::ExposeSecret;
 
     use super::*;
     use crate::store::sqlite::tests::temp_db;

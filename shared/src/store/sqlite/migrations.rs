@@ -95,6 +95,12 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX queue_dead_letters_by_queue ON queue_dead_letters (queue, dead_at_us);
     "#,
+    // 2: a webhook message id may be claimed before it is handled: `claim` holds the claiming
+    // delivery's token while it applies the message (its `expires_at_us` then being the
+    // lease's end), and is NULL once the id is remembered as handled.
+    r#"
+    ALTER TABLE webhook_messages ADD COLUMN claim TEXT;
+    "#,
 ];
 
 /// The schema version this build writes and understands.
@@ -131,4 +137,51 @@ pub(super) fn migrate(conn: &mut Connection, path: &Path) -> StoreResult<()> {
     }
     tx.commit()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration, TimeZone, Utc};
+    use rusqlite::params;
+
+    use super::*;
+    use crate::domain::ExternalId;
+    use crate::store::sqlite::{micros, twitch};
+    use crate::store::MessageClaim;
+
+    /// A file at version 1 holding a remembered webhook message id: after migrating, the id
+    /// is still handled and new ids can be claimed.
+    #[test]
+    fn a_version_1_file_keeps_its_message_ids_and_gains_claims() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hilite.db");
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).unwrap();
+        let mut conn = Connection::open(&path).unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute(
+            "INSERT INTO webhook_messages (id, expires_at_us) VALUES ('old', ?1)",
+            params![micros(t0 + Duration::minutes(15))],
+        )
+        .unwrap();
+
+        migrate(&mut conn, &path).unwrap();
+
+        assert_eq!(version(&conn).unwrap(), LATEST);
+        let lease = t0 + Duration::seconds(30);
+        let old = ExternalId::parse("old").unwrap();
+        let new = ExternalId::parse("new").unwrap();
+        assert_eq!(
+            twitch::claim_message(&mut conn, &old, "a", lease, t0).unwrap(),
+            MessageClaim::Handled
+        );
+        assert_eq!(
+            twitch::claim_message(&mut conn, &new, "a", lease, t0).unwrap(),
+            MessageClaim::Claimed
+        );
+        assert_eq!(
+            twitch::claim_message(&mut conn, &new, "b", lease, t0).unwrap(),
+            MessageClaim::InFlight
+        );
+    }
 }

@@ -13,7 +13,7 @@ use crate::domain::{
     EditorId, ExternalId, PostResult, Publication, PublicationKey, ResumeHandles, Seen, Stage,
     Stream, SubscriptionStatus, Transition, WhitelistEntry, WhitelistScope,
 };
-use crate::store::{StateStore, StoreError, StoreResult};
+use crate::store::{MessageClaim, StateStore, StoreError, StoreResult};
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -327,6 +327,38 @@ impl StateStore for SqliteStore {
         let id = id.clone();
         self.db
             .run(move |c| twitch::remember_message(c, &id, expires_at, now))
+            .await
+    }
+
+    async fn claim_message(
+        &self,
+        id: &ExternalId,
+        token: &str,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<MessageClaim> {
+        let (id, token) = (id.clone(), token.to_string());
+        self.db
+            .run(move |c| twitch::claim_message(c, &id, &token, lease_until, now))
+            .await
+    }
+
+    async fn settle_message(
+        &self,
+        id: &ExternalId,
+        token: &str,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let (id, token) = (id.clone(), token.to_string());
+        self.db
+            .run(move |c| twitch::settle_message(c, &id, &token, expires_at))
+            .await
+    }
+
+    async fn release_message(&self, id: &ExternalId, token: &str) -> StoreResult<()> {
+        let (id, token) = (id.clone(), token.to_string());
+        self.db
+            .run(move |c| twitch::release_message(c, &id, &token))
             .await
     }
 }

@@ -1,6 +1,7 @@
 //! What HiLite records about Twitch, in SQLite: broadcasters (with their EventSub
 //! subscriptions inside the record), streams, and the webhook message ids that guard against
-//! replays.
+//! replays and concurrent copies (a row is a claim while `claim` holds its holder's token, a
+//! handled id once `claim` is NULL; either way it counts only until `expires_at_us`).
 
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -9,7 +10,7 @@ use super::{decode, encode, immediate, micros};
 use crate::domain::{
     Broadcaster, BroadcasterId, ExternalId, Seen, Stream, Subscription, SubscriptionStatus,
 };
-use crate::store::{StoreError, StoreResult};
+use crate::store::{MessageClaim, StoreError, StoreResult};
 
 /// How many expired message ids one `remember_message` call deletes: enough to keep up with
 /// Twitch's delivery rate, small enough that no single webhook call pays for a big backlog.
@@ -153,25 +154,92 @@ pub(super) fn remember_message(
     now: DateTime<Utc>,
 ) -> StoreResult<Seen> {
     let tx = immediate(conn)?;
+    let new = take_message(&tx, id, None, expires_at, now)?;
+    tx.commit()?;
+    Ok(if new { Seen::New } else { Seen::AlreadySeen })
+}
+
+pub(super) fn claim_message(
+    conn: &mut Connection,
+    id: &ExternalId,
+    token: &str,
+    lease_until: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> StoreResult<MessageClaim> {
+    let tx = immediate(conn)?;
+    let claim = if take_message(&tx, id, Some(token), lease_until, now)? {
+        MessageClaim::Claimed
+    } else {
+        // Taken and unexpired (the write lock is held, so it cannot have changed since).
+        let holder: Option<String> = tx.query_row(
+            "SELECT claim FROM webhook_messages WHERE id = ?1",
+            [id.as_str()],
+            |r| r.get(0),
+        )?;
+        match holder {
+            Some(_) => MessageClaim::InFlight,
+            None => MessageClaim::Handled,
+        }
+    };
+    tx.commit()?;
+    Ok(claim)
+}
+
+/// Insert the id (claimed by `token`, or handled when `None`) unless it is there and
+/// unexpired; `true` when written. Runs inside the caller's write transaction.
+fn take_message(
+    tx: &Connection,
+    id: &ExternalId,
+    token: Option<&str>,
+    expires_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> StoreResult<bool> {
     // Forget a bounded batch of expired ids so the table stays the size of the replay window.
     tx.execute(
         "DELETE FROM webhook_messages WHERE id IN
            (SELECT id FROM webhook_messages WHERE expires_at_us <= ?1 LIMIT ?2)",
         params![micros(now), EXPIRED_MESSAGES_PER_CALL],
     )?;
-    // New when absent, or when present but expired (the batch above may not have reached it).
+    // Written when absent, or when present but expired (the batch above may not have reached
+    // it): one statement under the write lock, so of concurrent callers exactly one writes.
     let changed = tx.execute(
-        "INSERT INTO webhook_messages (id, expires_at_us) VALUES (?1, ?2)
-         ON CONFLICT (id) DO UPDATE SET expires_at_us = excluded.expires_at_us
-         WHERE webhook_messages.expires_at_us <= ?3",
-        params![id.as_str(), micros(expires_at), micros(now)],
+        "INSERT INTO webhook_messages (id, expires_at_us, claim) VALUES (?1, ?2, ?3)
+         ON CONFLICT (id) DO UPDATE
+           SET expires_at_us = excluded.expires_at_us, claim = excluded.claim
+         WHERE webhook_messages.expires_at_us <= ?4",
+        params![id.as_str(), micros(expires_at), token, micros(now)],
     )?;
-    tx.commit()?;
-    Ok(if changed == 1 {
-        Seen::New
+    Ok(changed == 1)
+}
+
+pub(super) fn settle_message(
+    conn: &Connection,
+    id: &ExternalId,
+    token: &str,
+    expires_at: DateTime<Utc>,
+) -> StoreResult<()> {
+    let changed = conn.execute(
+        "UPDATE webhook_messages SET expires_at_us = ?3, claim = NULL
+         WHERE id = ?1 AND claim = ?2",
+        params![id.as_str(), token, micros(expires_at)],
+    )?;
+    if changed == 1 {
+        Ok(())
     } else {
-        Seen::AlreadySeen
-    })
+        Err(StoreError::Conflict {
+            what: format!("webhook message {id}"),
+            expected: "claimed by this delivery".into(),
+            actual: "claimed by another delivery or gone".into(),
+        })
+    }
+}
+
+pub(super) fn release_message(conn: &Connection, id: &ExternalId, token: &str) -> StoreResult<()> {
+    conn.execute(
+        "DELETE FROM webhook_messages WHERE id = ?1 AND claim = ?2",
+        params![id.as_str(), token],
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]
