@@ -478,6 +478,52 @@ async fn a_high_frame_rate_source_is_capped_at_60_fps() {
     assert_eq!(out.report.output_fps, 60.0);
 }
 
+/// A 15 fps source (an old capture, a phone in power saving) is raised to 30 fps, repeating
+/// frames, because TikTok and Instagram Reels refuse a video under 23 fps; the short still
+/// lasts the window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_under_23_fps_is_raised_to_a_rate_the_platforms_accept() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = make_source(
+        dir.path(),
+        "slow.mp4",
+        Source {
+            width: 320,
+            height: 180,
+            fps: 15,
+            secs: 3,
+            audio: true,
+        },
+    );
+    assert_eq!(stream(&ffprobe(&src), "video")["avg_frame_rate"], "15/1");
+    let out = render(
+        &input(&src, Some((0.5, 2.5)), LayoutKind::Blur),
+        &config(),
+        &NoCaptions,
+        dir.path(),
+    )
+    .await
+    .expect("render");
+    let v = stream(&ffprobe(&out.short), "video").clone();
+    let fps = v["avg_frame_rate"]
+        .as_str()
+        .and_then(|r| r.split_once('/'))
+        .map(|(n, d)| n.parse::<f64>().unwrap() / d.parse::<f64>().unwrap())
+        .unwrap();
+    assert!((23.0..=60.0).contains(&fps), "{fps} fps");
+    assert_eq!(out.report.output_fps, fps);
+    assert!(
+        (num(&v["duration"]) - 2.0).abs() <= 1.0 / fps + 1e-6,
+        "the short lasts {} s",
+        v["duration"]
+    );
+    let frames: f64 = num(&v["nb_frames"]);
+    assert!(
+        (frames - 2.0 * fps).abs() <= 1.0,
+        "{frames} frames for 2 s at {fps} fps"
+    );
+}
+
 /// A 4K 60 fps source (a streamer's top quality) in the blur layout with captions: the short
 /// is 1080×1920, keeps the 60 fps, lasts the window, and its captions are burned in.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,6 +6,7 @@ ImageMagick is needed.
 usage: render_moviepy.py SOURCE SRT OUTPUT FONT PRESET THREADS [X264_PARAMS]
 """
 
+import os
 import sys
 
 from moviepy import CompositeVideoClip, TextClip, VideoFileClip
@@ -41,6 +42,8 @@ def main() -> None:
         preset=preset,
         threads=int(threads),
         ffmpeg_params=["-x264-params", x264_params] if x264_params else None,
+        # MoviePy writes its temporary audio track into the working directory by default.
+        temp_audiofile=os.path.join(os.path.dirname(os.path.abspath(output)), "moviepy-audio.m4a"),
         logger=None,
     )
 

@@ -1,6 +1,8 @@
 //! Encoding the short: the encoder choice (NVENC only when ffmpeg has it and a test encode
-//! works), the one encode that trims and lays out the picture, burns the captions and muxes the
-//! sound `loudness` normalised, the thumbnail, and the speech extract for transcription.
+//! works), the one encode of the picture (trimmed, laid out, captions burned), the mux of it
+//! with the AAC track `loudness` writes, the thumbnail, and the speech extract for
+//! transcription. The picture and the sound are encoded apart so that the job can
+//! run them side by side; the mux only copies them.
 //!
 //! Output: H.264 High, closed GOPs of two seconds, yuv420p; AAC-LC stereo at 48 kHz; the index
 //! at the front (`+faststart`) so platforms can start reading before the end arrives.
@@ -12,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 
 use super::settings::{EncoderChoice, RenderConfig};
-use super::{ffmpeg, run_tool, secs, RenderError};
+use super::{ffmpeg, run_tool, secs, strings, Cut, RenderError};
 
 /// The encoder that ran.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,54 +70,50 @@ async fn nvenc_works(timeout: Duration) -> bool {
         return false;
     }
     // A build with NVENC on a machine without a usable NVIDIA GPU lists it but fails to open it.
-    let args: Vec<String> =
-        "-f lavfi -i color=c=black:s=256x256:r=30:d=0.2 -c:v h264_nvenc -f null -"
-            .split(' ')
-            .map(String::from)
-            .collect();
+    let args = strings(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=black:s=256x256:r=30:d=0.2",
+        "-c:v",
+        "h264_nvenc",
+        "-f",
+        "null",
+        "-",
+    ]);
     let ok = ffmpeg(&args, "testing NVENC", timeout).await.is_ok();
     tracing::info!(nvenc = ok, "checked for an NVENC encoder");
     ok
 }
 
-/// Everything the one encode needs.
+/// Everything the picture's encode needs.
 pub struct EncodePlan<'a> {
-    pub source: &'a Path,
-    pub start: f64,
-    pub duration: f64,
+    pub cut: Cut<'a>,
     pub video_graph: String,
-    /// The window's sound, already normalised (`loudness::normalise`).
-    pub audio: &'a Path,
     pub out_fps: f64,
     pub encoder: Encoder,
+    /// The picture alone: [`mux`] puts the sound beside it.
     pub output: &'a Path,
 }
 
-/// Encode the short.
+/// Encode the short's picture: trim, lay out, burn the captions, encode. The sound is left
+/// out (`-an`), so the encode can start before the sound is normalised and never waits for it.
 pub async fn encode(
     plan: &EncodePlan<'_>,
     cfg: &RenderConfig,
     timeout: Duration,
 ) -> Result<(), RenderError> {
     let gop = (plan.out_fps * 2.0).round().max(1.0) as u32;
-    let mut args: Vec<String> = vec![
-        "-ss".into(),
-        secs(plan.start),
-        "-t".into(),
-        secs(plan.duration),
-        "-i".into(),
-        plan.source.display().to_string(),
-        "-i".into(),
-        plan.audio.display().to_string(),
+    let mut args = plan.cut.input();
+    args.extend([
         "-filter_complex".into(),
         plan.video_graph.clone(),
         "-map".into(),
         "[vout]".into(),
-        "-map".into(),
-        "1:a".into(),
+        "-an".into(),
         "-c:v".into(),
         plan.encoder.ffmpeg_name().into(),
-    ];
+    ]);
     let quality = cfg.quality.to_string();
     match plan.encoder {
         Encoder::Libx264 => {
@@ -129,20 +127,59 @@ pub async fn encode(
                 args.extend(["-x264-params".into(), cfg.x264_params.clone()]);
             }
         }
-        Encoder::H264Nvenc => args.extend(
-            ["-preset", "p5", "-rc", "vbr", "-b:v", "0", "-cq"]
-                .iter()
-                .map(|s| s.to_string())
-                .chain([quality]),
-        ),
+        Encoder::H264Nvenc => {
+            args.extend(strings(&[
+                "-preset", "p5", "-rc", "vbr", "-b:v", "0", "-cq",
+            ]));
+            args.push(quality);
+        }
     }
-    let tail = format!(
-        "-profile:v high -g {gop} -flags +cgop -c:a aac -profile:a aac_low -b:a 160k -ar 48000 -ac 2 -movflags +faststart -t {}",
-        secs(plan.duration)
-    );
-    args.extend(tail.split(' ').map(String::from));
-    args.push(plan.output.display().to_string());
+    args.extend(strings(&["-profile:v", "high", "-flags", "+cgop", "-g"]));
+    args.extend([
+        gop.to_string(),
+        "-t".into(),
+        secs(plan.cut.duration),
+        plan.output.display().to_string(),
+    ]);
     ffmpeg(&args, "encoding the short", timeout).await.map(drop)
+}
+
+/// The delivered sound: AAC-LC stereo at 48 kHz (`loudness::normalise` writes it).
+pub(crate) const AAC: &[&str] = &[
+    "-c:a",
+    "aac",
+    "-profile:a",
+    "aac_low",
+    "-b:a",
+    "160k",
+    "-ar",
+    "48000",
+    "-ac",
+    "2",
+];
+
+/// Put the encoded picture and sound together into the short, both copied as they are, with
+/// the index at the front (`+faststart`).
+pub async fn mux(
+    video: &Path,
+    sound: &Path,
+    output: &Path,
+    timeout: Duration,
+) -> Result<(), RenderError> {
+    let mut args = vec!["-i".into(), video.display().to_string()];
+    args.extend(["-i".into(), sound.display().to_string()]);
+    args.extend(strings(&[
+        "-map",
+        "0:v:0",
+        "-map",
+        "1:a:0",
+        "-c",
+        "copy",
+        "-movflags",
+        "+faststart",
+    ]));
+    args.push(output.display().to_string());
+    ffmpeg(&args, "muxing the short", timeout).await.map(drop)
 }
 
 /// A JPEG of the short at `at` seconds.
@@ -171,28 +208,21 @@ pub async fn thumbnail(
 /// Extract the window's sound as 16 kHz mono PCM WAV, the input format whisper models are
 /// trained on.
 pub async fn extract_speech(
-    source: &Path,
-    start: f64,
-    duration: f64,
+    cut: Cut<'_>,
     output: &Path,
     timeout: Duration,
 ) -> Result<(), RenderError> {
-    let args: Vec<String> = vec![
-        "-ss".into(),
-        secs(start),
-        "-t".into(),
-        secs(duration),
-        "-i".into(),
-        source.display().to_string(),
-        "-vn".into(),
-        "-ac".into(),
-        "1".into(),
-        "-ar".into(),
-        "16000".into(),
-        "-c:a".into(),
-        "pcm_s16le".into(),
-        output.display().to_string(),
-    ];
+    let mut args = cut.input();
+    args.extend(strings(&[
+        "-vn",
+        "-ac",
+        "1",
+        "-ar",
+        "16000",
+        "-c:a",
+        "pcm_s16le",
+    ]));
+    args.push(output.display().to_string());
     ffmpeg(&args, "extracting the speech", timeout)
         .await
         .map(drop)

@@ -1,22 +1,28 @@
-//! The render job, top to bottom: probe the source, transcribe the window's speech while its
-//! loudness is measured, write the captions, encode the short with its layout, take the
-//! thumbnail, measure the result, and write the report. Everything goes to one output folder;
-//! the caller decides where the files are kept.
+//! The render job: probe the source; then, side by side, (a) transcribe the window's speech,
+//! write the captions and encode the picture with its layout and the captions burned, and (b)
+//! normalise the window's loudness and encode the sound; then mux the two, take the
+//! thumbnail, and write the report. Everything goes to one output folder; the caller decides
+//! where the files are kept.
+//!
+//! Why two branches: the picture's encode is nearly all of the job's time, and the sound
+//! needs nothing from it, so the loudness passes cost no time when they run beside it.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
 use super::captions::{build_captions, to_ass, to_srt, LineRules};
 use super::encode::{self, EncodePlan, Encoder};
-use super::layout::{video_graph, Burn, Layout, HEIGHT, WIDTH};
+use super::layout::{video_graph, Burn, Layout, Rate, HEIGHT, WIDTH};
 use super::loudness::{self, Loudness, Normalised};
 use super::probe::{probe, MediaInfo};
 use super::settings::{LayoutKind, RenderConfig, SplitRegions};
 use super::transcribe::{Transcriber, Transcript};
-use super::RenderError;
+use super::{Cut, RenderError};
 use crate::domain::Window;
 
 /// One render.
@@ -62,10 +68,13 @@ pub struct RenderReport {
     pub source: MediaInfo,
     pub window: Window,
     pub output_fps: f64,
-    /// Milliseconds per step, by step name.
+    /// Milliseconds per step, by step name. `sound` runs beside `transcribe`, `captions` and
+    /// `encode` (`transcribe_encode_and_sound` is the two branches together), `thumbnail`
+    /// beside `mux`.
     pub timings_ms: BTreeMap<String, u64>,
     /// The first loudness pass on the window and how the sound was normalised.
     pub sound: Normalised,
+    /// The short's sound as `ebur128` reads it: the AAC track the mux copied.
     pub output_loudness: Loudness,
     pub captions: usize,
     pub transcript: Transcript,
@@ -92,97 +101,101 @@ pub async fn render(
         .prefix("hilite-render-")
         .tempdir()
         .map_err(|e| RenderError::io(Path::new("temporary folder"), e))?;
-    let mut timings = BTreeMap::new();
-    let mut clock = Instant::now();
-    let mut lap = |name: &str| {
-        timings.insert(name.to_string(), clock.elapsed().as_millis() as u64);
-        clock = Instant::now();
-    };
+    let timings = Mutex::new(BTreeMap::new());
 
-    let info = probe(&input.source, step).await?;
+    let info = timed(&timings, "probe", probe(&input.source, step)).await?;
     let window = fit_window(input.window, &info)?;
-    let (start, duration) = (window.start_secs, window.duration_secs());
-    lap("probe");
-
-    // Speech and loudness read the same window; they run side by side.
-    let wav = work.path().join("speech.wav");
-    let speech = async {
-        encode::extract_speech(&input.source, start, duration, &wav, step).await?;
-        Ok::<_, RenderError>(
-            transcriber
-                .transcribe(&wav, input.language.as_deref())
-                .await?,
-        )
-    };
-    let sound = work.path().join("sound.wav");
-    let (transcript, normalised) = tokio::join!(
-        speech,
-        loudness::normalise(&input.source, start, duration, cfg, &sound, step)
-    );
-    let (transcript, normalised) = (transcript?, normalised?);
-    lap("transcribe_and_normalise_sound");
-
-    let rules = LineRules::for_style(style, &cfg.safe_area, WIDTH);
-    let words: Vec<_> = transcript
-        .words
-        .iter()
-        .filter(|w| w.start < duration)
-        .cloned()
-        .collect();
-    let captions = build_captions(&words, &rules);
-    let paths = Outputs::new(out_dir);
-    write(&paths.srt, to_srt(&captions)).await?;
-    let ass_text = to_ass(&captions, style, &cfg.safe_area, (WIDTH, HEIGHT), &rules);
-    write(&paths.ass, ass_text.clone()).await?;
-    // libass reads a private copy in the work folder, whose path is always filter-safe.
-    let ass_work = work.path().join(ASS);
-    write(&ass_work, ass_text).await?;
-    lap("captions");
-
-    let encoder = encode::choose_encoder(cfg.encoder, step).await?;
-    let layout = Layout::choose(input.layout, input.split, &info, input.source_is_portrait);
-    let capped = info.fps > f64::from(cfg.max_fps) + 0.01;
-    let out_fps = if capped {
-        f64::from(cfg.max_fps)
-    } else {
-        info.fps
-    };
-    let burn = Burn {
-        ass: &ass_work,
-        fonts_dir: &cfg.fonts_dir,
-    };
-    let graph = video_graph(
-        &layout,
-        capped.then_some(cfg.max_fps),
-        (!captions.is_empty()).then_some(&burn),
-    )?;
-    // Encode to the work folder and move into place, so a half-written short never sits at
-    // the output path.
-    let short_work = work.path().join(SHORT);
-    let plan = EncodePlan {
+    let cut = Cut {
         source: &input.source,
-        start,
-        duration,
-        video_graph: graph,
-        audio: &sound,
-        out_fps,
-        encoder,
-        output: &short_work,
+        start: window.start_secs,
+        duration: window.duration_secs(),
     };
-    encode::encode(&plan, cfg, step).await?;
-    lap("encode");
+    let paths = Outputs::new(out_dir);
+    let (out_fps, rate) = frame_rate(info.fps, cfg.max_fps);
+    let layout = Layout::choose(input.layout, input.split, &info, input.source_is_portrait);
+    let video = work.path().join("video.mp4");
 
+    // The sound (loudness passes, AAC) needs nothing from the picture: it runs beside the
+    // transcription and the encode, off the path that decides how long the job takes.
+    let sound = timed(&timings, "sound", async {
+        let aac = work.path().join("sound.m4a");
+        let normalised = loudness::normalise(cut, cfg, &aac, step).await?;
+        // The mux copies this track as it is: its loudness is the short's.
+        let delivered = normalised.result;
+        Ok((normalised, aac, delivered))
+    });
+    let picture = async {
+        let wav = work.path().join("speech.wav");
+        let transcript = timed(&timings, "transcribe", async {
+            encode::extract_speech(cut, &wav, step).await?;
+            Ok(transcriber
+                .transcribe(&wav, input.language.as_deref())
+                .await?)
+        })
+        .await?;
+
+        let started = Instant::now();
+        let rules = LineRules::for_style(style, &cfg.safe_area, WIDTH);
+        let words: Vec<_> = transcript
+            .words
+            .iter()
+            .filter(|w| w.start < cut.duration)
+            .cloned()
+            .collect();
+        let captions = build_captions(&words, &rules);
+        write(&paths.srt, to_srt(&captions)).await?;
+        let ass_text = to_ass(&captions, style, &cfg.safe_area, (WIDTH, HEIGHT), &rules);
+        write(&paths.ass, ass_text.clone()).await?;
+        // libass reads a private copy in the work folder, whose path is always filter-safe.
+        let ass_work = work.path().join(ASS);
+        write(&ass_work, ass_text).await?;
+        record(&timings, "captions", started);
+
+        let encoder = encode::choose_encoder(cfg.encoder, step).await?;
+        let burn = Burn {
+            ass: &ass_work,
+            fonts_dir: &cfg.fonts_dir,
+        };
+        let graph = video_graph(&layout, rate, (!captions.is_empty()).then_some(&burn))?;
+        let plan = EncodePlan {
+            cut,
+            video_graph: graph,
+            out_fps,
+            encoder,
+            output: &video,
+        };
+        timed(&timings, "encode", encode::encode(&plan, cfg, step)).await?;
+        Ok::<_, RenderError>((transcript, captions.len(), encoder))
+    };
+    // The first error ends both branches: dropping a step kills its ffmpeg.
+    let started = Instant::now();
+    let ((normalised, aac, output_loudness), (transcript, captions, encoder)) =
+        tokio::try_join!(sound, picture)?;
+    record(&timings, "transcribe_encode_and_sound", started);
+
+    // Muxed in the work folder and copied into place, so a half-written short never sits at
+    // the output path; the thumbnail comes from the encoded picture meanwhile.
+    let short_work = work.path().join(SHORT);
     let at = input
         .peak_secs
-        .unwrap_or(duration / 2.0)
-        .clamp(0.0, (duration - 0.1).max(0.0));
-    encode::thumbnail(&short_work, at, &paths.thumbnail, step).await?;
-    lap("thumbnail");
-    let output_loudness = loudness::loudness(&short_work, step).await?;
-    lap("verify_loudness");
+        .unwrap_or(cut.duration / 2.0)
+        .clamp(0.0, (cut.duration - 0.1).max(0.0));
+    tokio::try_join!(
+        timed(
+            &timings,
+            "mux",
+            encode::mux(&video, &aac, &short_work, step)
+        ),
+        timed(
+            &timings,
+            "thumbnail",
+            encode::thumbnail(&video, at, &paths.thumbnail, step)
+        )
+    )?;
     tokio::fs::copy(&short_work, &paths.short)
         .await
         .map_err(|e| RenderError::io(&paths.short, e))?;
+    let timings = timings.into_inner().unwrap_or_else(|e| e.into_inner());
 
     let report = RenderReport {
         encoder,
@@ -194,7 +207,7 @@ pub async fn render(
         timings_ms: timings,
         sound: normalised,
         output_loudness,
-        captions: captions.len(),
+        captions,
         transcript,
     };
     let json = serde_json::to_string_pretty(&report)
@@ -233,6 +246,47 @@ impl Outputs {
             thumbnail: dir.join(THUMBNAIL),
             report_file: dir.join(REPORT),
         }
+    }
+}
+
+/// Run one step and note how long it took under `name`.
+async fn timed<T>(
+    timings: &Mutex<BTreeMap<String, u64>>,
+    name: &str,
+    step: impl Future<Output = Result<T, RenderError>>,
+) -> Result<T, RenderError> {
+    let started = Instant::now();
+    let out = step.await;
+    record(timings, name, started);
+    out
+}
+
+fn record(timings: &Mutex<BTreeMap<String, u64>>, name: &str, started: Instant) {
+    let ms = started.elapsed().as_millis() as u64;
+    // A poisoned lock only means another step panicked; its timings are still good.
+    let mut map = timings.lock().unwrap_or_else(|e| e.into_inner());
+    map.insert(name.to_string(), ms);
+}
+
+/// TikTok and Instagram Reels refuse a video under 23 fps
+/// (<https://developers.tiktok.com/doc/content-posting-api-media-transfer-guide>,
+/// <https://developers.facebook.com/docs/instagram-platform/instagram-graph-api/reference/ig-user/media#reel-specifications>:
+/// 23–60 fps).
+const MIN_FPS: f64 = 23.0;
+/// A source under [`MIN_FPS`] is raised to this rate, repeating frames: a common rate every
+/// platform takes, and for a 15 fps source each frame shown exactly twice.
+const RAISED_FPS: u32 = 30;
+
+/// The short's frame rate and what the graph does to reach it: the source's when the
+/// platforms take it, raised to [`RAISED_FPS`] under [`MIN_FPS`], capped at `max_fps`.
+fn frame_rate(source_fps: f64, max_fps: u32) -> (f64, Rate) {
+    if source_fps > f64::from(max_fps) + 0.01 {
+        (f64::from(max_fps), Rate::Cap(max_fps))
+    } else if source_fps < MIN_FPS - 0.01 {
+        let raised = RAISED_FPS.min(max_fps);
+        (f64::from(raised), Rate::Raise(raised))
+    } else {
+        (source_fps, Rate::Keep)
     }
 }
 
@@ -305,5 +359,15 @@ mod tests {
             Err(RenderError::BadWindow { .. })
         ));
         assert_eq!(fit_window(None, &info(7.5)).unwrap().end_secs, 7.5);
+    }
+
+    #[test]
+    fn a_slow_source_is_raised_to_30_fps_and_a_fast_one_capped() {
+        assert_eq!(frame_rate(15.0, 60), (30.0, Rate::Raise(30)));
+        assert_eq!(frame_rate(10.0, 25), (25.0, Rate::Raise(25)));
+        assert_eq!(frame_rate(120.0, 60), (60.0, Rate::Cap(60)));
+        for fps in [23.0, 29.97, 60.0] {
+            assert_eq!(frame_rate(fps, 60), (fps, Rate::Keep));
+        }
     }
 }

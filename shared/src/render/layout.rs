@@ -3,12 +3,13 @@
 //! the graph reads `[0:v]` and writes `[vout]`, with the captions burned in last so they sit
 //! over every layout alike.
 //!
-//! The blur layout's background is cut to the frame's shape at the source's size first (a
-//! crop only moves a pointer), shrunk to an eighth of the frame (135×240) with the cheapest
-//! scaler, blurred there and scaled up bilinearly: every step works on few pixels, and a
-//! blurred picture loses nothing by being shrunk and upscaled. Scaling the whole source
-//! frame, blurring at full size and upscaling with bicubic cost several times more (`make
-//! bench` measures the whole job).
+//! The blur layout scales the source once, to the frame's width: that picture is the
+//! foreground, and the background is cut from it to the frame's shape (a crop only moves a
+//! pointer), shrunk to an eighth of the frame (135×240) with the cheapest scaler, blurred
+//! there and scaled up bilinearly: every step works on few pixels, and a blurred picture
+//! loses nothing by being shrunk and upscaled. Scaling the whole source frame, blurring at
+//! full size and upscaling with bicubic cost several times more (`make bench` measures the
+//! whole job).
 
 use std::path::Path;
 
@@ -59,6 +60,17 @@ impl Layout {
     }
 }
 
+/// What the graph does to the frame rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rate {
+    Keep,
+    /// Drop frames down to this rate, first: the layout then works on the frames kept only.
+    Cap(u32),
+    /// Repeat frames up to this rate, after the layout (which then works on the source's
+    /// frames only) and before the captions (so that they follow the output's frames).
+    Raise(u32),
+}
+
 /// Captions to burn: the ASS file and the folder of fonts libass may use.
 pub struct Burn<'a> {
     pub ass: &'a Path,
@@ -68,34 +80,39 @@ pub struct Burn<'a> {
 /// The whole video graph, `[0:v]` to `[vout]`.
 pub fn video_graph(
     layout: &Layout,
-    out_fps: Option<u32>,
+    rate: Rate,
     burn: Option<&Burn<'_>>,
 ) -> Result<String, RenderError> {
     let (w, h) = (WIDTH, HEIGHT);
+    let input = match rate {
+        Rate::Cap(fps) => format!("[0:v]fps={fps},"),
+        Rate::Keep | Rate::Raise(_) => "[0:v]".into(),
+    };
     let mut graph = match layout {
         Layout::Blur => {
             let (bw, bh) = (w / BLUR_SHRINK, h / BLUR_SHRINK);
             // The blur layout is only chosen for a source at least as wide as 9:16 (a portrait
             // one is scaled), so the 9:16 cut of its full height always fits its width.
             format!(
-                "[0:v]split=2[bg][fg];\
+                "{input}scale={w}:{h}:force_original_aspect_ratio=decrease,setsar=1,split=2[bg][fg];\
                  [bg]crop=trunc(ih*{w}/{h}/2)*2:ih,scale={bw}:{bh}:flags=fast_bilinear,boxblur=4:2,scale={w}:{h}:flags=fast_bilinear,setsar=1[bgs];\
-                 [fg]scale={w}:{h}:force_original_aspect_ratio=decrease,setsar=1[fgs];\
-                 [bgs][fgs]overlay=(W-w)/2:(H-h)/2"
+                 [bgs][fg]overlay=(W-w)/2:(H-h)/2"
             )
         }
         Layout::Crop => {
-            format!("[0:v]scale={w}:{h}:force_original_aspect_ratio=increase,crop={w}:{h},setsar=1")
+            format!(
+                "{input}scale={w}:{h}:force_original_aspect_ratio=increase,crop={w}:{h},setsar=1"
+            )
         }
         Layout::Portrait => {
-            format!("[0:v]scale={w}:{h}:force_original_aspect_ratio=decrease,pad={w}:{h}:(ow-iw)/2:(oh-ih)/2,setsar=1")
+            format!("{input}scale={w}:{h}:force_original_aspect_ratio=decrease,pad={w}:{h}:(ow-iw)/2:(oh-ih)/2,setsar=1")
         }
         Layout::Split(s) => {
             // Even heights: 4:2:0 chroma needs them.
             let top = ((f64::from(h) * s.facecam_share / 2.0).round() as u32) * 2;
             let bottom = h - top;
             format!(
-                "[0:v]split=2[cam][game];\
+                "{input}split=2[cam][game];\
                  [cam]{},scale={w}:{top}:force_original_aspect_ratio=increase,crop={w}:{top},setsar=1[top];\
                  [game]{},scale={w}:{bottom}:force_original_aspect_ratio=increase,crop={w}:{bottom},setsar=1[bot];\
                  [top][bot]vstack=inputs=2",
@@ -104,7 +121,7 @@ pub fn video_graph(
             )
         }
     };
-    if let Some(fps) = out_fps {
+    if let Rate::Raise(fps) = rate {
         graph.push_str(&format!(",fps={fps}"));
     }
     if let Some(b) = burn {
@@ -171,13 +188,14 @@ mod tests {
             Layout::choose(LayoutKind::Crop, split, &info(1920, 1080), false),
             Layout::Crop
         );
-        let g = video_graph(&Layout::Portrait, None, None).unwrap();
+        let g = video_graph(&Layout::Portrait, Rate::Keep, None).unwrap();
         assert!(!g.contains("crop") && !g.contains("blur"), "{g}");
     }
 
     #[test]
-    fn the_blur_background_is_cut_first_and_blurred_at_an_eighth_of_the_frame() {
-        let g = video_graph(&Layout::Blur, Some(60), None).unwrap();
+    fn the_blur_background_is_cut_from_the_scaled_source_and_blurred_small() {
+        let g = video_graph(&Layout::Blur, Rate::Keep, None).unwrap();
+        assert_eq!(g.matches("force_original_aspect_ratio").count(), 1, "{g}");
         let bg = g.split(';').nth(1).unwrap();
         assert!(
             bg.starts_with("[bg]crop=trunc(ih*1080/1920/2)*2:ih,scale=135:240:"),
@@ -186,12 +204,36 @@ mod tests {
         let blur = bg.find("boxblur").unwrap();
         assert!(bg.find("scale=135:240").unwrap() < blur, "{g}");
         assert!(bg[blur..].contains("scale=1080:1920"), "{g}");
-        assert!(g.ends_with(",fps=60,format=yuv420p[vout]"), "{g}");
+        assert!(
+            g.ends_with("overlay=(W-w)/2:(H-h)/2,format=yuv420p[vout]"),
+            "{g}"
+        );
+    }
+
+    #[test]
+    fn frames_are_dropped_before_the_layout_and_repeated_after_it() {
+        let b = Burn {
+            ass: Path::new("/tmp/x/captions.ass"),
+            fonts_dir: Path::new("/usr/share/fonts"),
+        };
+        let capped = video_graph(&Layout::Blur, Rate::Cap(60), Some(&b)).unwrap();
+        assert!(capped.starts_with("[0:v]fps=60,scale="), "{capped}");
+        assert_eq!(capped.matches("fps=").count(), 1, "{capped}");
+        let raised = video_graph(&Layout::Crop, Rate::Raise(30), Some(&b)).unwrap();
+        assert!(raised.starts_with("[0:v]scale="), "{raised}");
+        let (fps, ass) = (
+            raised.find(",fps=30,").unwrap(),
+            raised.find("ass=").unwrap(),
+        );
+        assert!(fps < ass, "{raised}");
+        assert!(!video_graph(&Layout::Crop, Rate::Keep, None)
+            .unwrap()
+            .contains("fps="));
     }
 
     #[test]
     fn split_heights_add_up_to_the_frame_and_are_even() {
-        let g = video_graph(&Layout::Split(SplitRegions::default()), None, None).unwrap();
+        let g = video_graph(&Layout::Split(SplitRegions::default()), Rate::Keep, None).unwrap();
         assert!(
             g.contains("crop=1080:672") && g.contains("crop=1080:1248"),
             "{g}"
@@ -204,7 +246,7 @@ mod tests {
             ass: Path::new("/tmp/x/captions.ass"),
             fonts_dir: Path::new("/usr/share/fonts"),
         };
-        let g = video_graph(&Layout::Crop, None, Some(&b)).unwrap();
+        let g = video_graph(&Layout::Crop, Rate::Keep, Some(&b)).unwrap();
         assert!(
             g.ends_with(
                 ",ass=filename=/tmp/x/captions.ass:fontsdir=/usr/share/fonts,format=yuv420p[vout]"
@@ -216,7 +258,7 @@ mod tests {
             fonts_dir: Path::new("/f"),
         };
         assert!(matches!(
-            video_graph(&Layout::Crop, None, Some(&bad)),
+            video_graph(&Layout::Crop, Rate::Keep, Some(&bad)),
             Err(RenderError::Settings(_))
         ));
     }

@@ -1,22 +1,24 @@
 //! The short's sound at the configured loudness (−14 LUFS integrated, −1 dBTP by default),
-//! rendered once to a WAV file that the encode muxes as it is.
+//! encoded once into the AAC track that the mux puts beside the picture.
 //!
-//! Two-pass `loudnorm`: the first pass measures the window (`print_format=json`), the second
-//! feeds the measured values back with `linear=true`, a plain gain, and the result is measured
-//! with `ebur128`. `loudnorm` can only stay linear when the gain leaves the peaks under the
-//! ceiling; otherwise it switches to its dynamic mode, which on a window of a few seconds (its
-//! look-ahead is 3 s) misses the target by a few LU. A clip with a scream or an explosion
-//! is exactly that case, so then the gain is applied with a peak limiter after it, and the gain
-//! is corrected from what `ebur128` reads until the target is met (two corrections at most).
-//! All passes read only the sound: each costs a fraction of a second for a minute of audio.
+//! Two passes: `loudnorm`'s first pass measures the window (`print_format=json`), the second
+//! applies the gain those values call for — what `loudnorm` itself does in its `linear` mode,
+//! without its 192 kHz resampling — and the result is measured with `ebur128`. A plain gain
+//! only works when it leaves the peaks under the ceiling; otherwise `loudnorm` would switch
+//! to its dynamic mode, which on a window of a few seconds (its look-ahead is 3 s) misses the
+//! target by a few LU. A clip with a scream or an explosion is exactly that case, so then the
+//! gain is applied with a peak limiter after it, and the gain is corrected from what `ebur128`
+//! reads until the target is met (two corrections at most).
+//! All passes read only the sound, and the job runs them beside the picture's encode.
 
 use std::path::Path;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::encode::AAC;
 use super::settings::RenderConfig;
-use super::{ffmpeg, secs, RenderError};
+use super::{ffmpeg, strings, Cut, RenderError};
 
 /// `loudnorm`'s first-pass measurement of the window.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -62,18 +64,17 @@ const TOLERANCE_LU: f64 = 0.5;
 /// is measured is what is heard.
 const DELIVERED: &str = "aformat=channel_layouts=stereo,aresample=48000";
 
-/// Normalise the window's sound into `out_wav` (48 kHz stereo float).
+/// Normalise the window's sound into `output`: the short's AAC track (`encode::AAC`), whose
+/// loudness is measured as it will be delivered, the encoder's overshoot included.
 pub async fn normalise(
-    source: &Path,
-    start: f64,
-    duration: f64,
+    cut: Cut<'_>,
     cfg: &RenderConfig,
-    out_wav: &Path,
+    output: &Path,
     timeout: Duration,
 ) -> Result<Normalised, RenderError> {
-    let Some(m) = measure(source, start, duration, cfg, timeout).await? else {
-        render(source, start, duration, DELIVERED, out_wav, timeout).await?;
-        let result = loudness(out_wav, timeout).await?;
+    let Some(m) = measure(cut, cfg, timeout).await? else {
+        render(cut, DELIVERED, output, timeout).await?;
+        let result = loudness(output, timeout).await?;
         return Ok(Normalised {
             method: Method::Silent,
             measured_input: None,
@@ -81,50 +82,56 @@ pub async fn normalise(
         });
     };
     let target = cfg.loudness_lufs;
-    let linear = format!(
-        "{DELIVERED},loudnorm=I={target}:TP={}:LRA=11:measured_I={}:measured_TP={}:measured_LRA={}:measured_thresh={}:offset={}:linear=true,aresample=48000",
-        tp_target(cfg),
-        m.input_i,
-        m.input_tp,
-        m.input_lra,
-        m.input_thresh,
-        m.target_offset
-    );
-    render(source, start, duration, &linear, out_wav, timeout).await?;
-    let result = loudness(out_wav, timeout).await?;
-    if within(&result, cfg) {
-        return Ok(Normalised {
-            method: Method::Linear,
-            measured_input: Some(m),
-            result,
-        });
+    let mut gain = target - m.input_i;
+    // The second pass. `loudnorm` given the first pass's values (`linear=true`) stays linear
+    // when the measured true peak plus the gain to the target is under the ceiling (and the
+    // loudness range under its LRA target, a condition of its dynamic mode that a gain does
+    // not need), and then applies that gain and nothing else — at 192 kHz, its working rate,
+    // which costs as much CPU as the first pass. The same gain through `volume` at 48 kHz is
+    // the same sound for a fraction of that.
+    if m.input_tp + gain <= tp_target(cfg) {
+        render(
+            cut,
+            &format!("{DELIVERED},volume={gain:.2}dB"),
+            output,
+            timeout,
+        )
+        .await?;
+        let result = loudness(output, timeout).await?;
+        if within(&result, cfg) {
+            return Ok(Normalised {
+                method: Method::Linear,
+                measured_input: Some(m),
+                result,
+            });
+        }
     }
     tracing::debug!(
-        lufs = result.integrated_lufs,
-        tp = result.true_peak_dbtp,
-        "loudnorm could not stay linear; limiting instead"
+        lufs = m.input_i,
+        tp = m.input_tp,
+        "a plain gain would cross the peak ceiling; limiting instead"
     );
     // The limiter works on sample peaks; half a dB under the true-peak target covers the
     // inter-sample peaks of speech and music.
     let limit = 10f64.powf((tp_target(cfg) - 0.5) / 20.0);
-    let mut gain = target - m.input_i;
-    let mut result = result;
-    for _ in 0..3 {
+    let mut tries = 0;
+    loop {
         let chain = format!(
             "{DELIVERED},volume={gain:.2}dB,alimiter=limit={limit:.4}:attack=2:release=50:level=0"
         );
-        render(source, start, duration, &chain, out_wav, timeout).await?;
-        result = loudness(out_wav, timeout).await?;
-        if within(&result, cfg) {
-            break;
+        render(cut, &chain, output, timeout).await?;
+        let result = loudness(output, timeout).await?;
+        tries += 1;
+        // The first try and two corrections at most.
+        if within(&result, cfg) || tries == 3 {
+            return Ok(Normalised {
+                method: Method::Limited,
+                measured_input: Some(m),
+                result,
+            });
         }
         gain += target - result.integrated_lufs;
     }
-    Ok(Normalised {
-        method: Method::Limited,
-        measured_input: Some(m),
-        result,
-    })
 }
 
 fn within(l: &Loudness, cfg: &RenderConfig) -> bool {
@@ -138,28 +145,23 @@ fn tp_target(cfg: &RenderConfig) -> f64 {
     cfg.true_peak_db - 0.5
 }
 
+/// The window's sound through `chain`, without its picture: `-vn` before the output means
+/// the video packets are read past, never decoded.
+fn sound_args(cut: Cut<'_>, chain: &str, output: &[&str]) -> Vec<String> {
+    let mut args = cut.input();
+    args.extend(strings(&["-vn", "-af", chain]));
+    args.extend(strings(output));
+    args
+}
+
 async fn render(
-    source: &Path,
-    start: f64,
-    duration: f64,
+    cut: Cut<'_>,
     chain: &str,
     out: &Path,
     timeout: Duration,
 ) -> Result<(), RenderError> {
-    let args: Vec<String> = vec![
-        "-ss".into(),
-        secs(start),
-        "-t".into(),
-        secs(duration),
-        "-i".into(),
-        source.display().to_string(),
-        "-vn".into(),
-        "-af".into(),
-        chain.into(),
-        "-c:a".into(),
-        "pcm_f32le".into(),
-        out.display().to_string(),
-    ];
+    let mut args = sound_args(cut, chain, AAC);
+    args.push(out.display().to_string());
     ffmpeg(&args, "normalising the sound", timeout)
         .await
         .map(drop)
@@ -167,9 +169,7 @@ async fn render(
 
 /// First pass: measure the window. `None` when it is silent.
 pub async fn measure(
-    source: &Path,
-    start: f64,
-    duration: f64,
+    cut: Cut<'_>,
     cfg: &RenderConfig,
     timeout: Duration,
 ) -> Result<Option<Measured>, RenderError> {
@@ -178,20 +178,7 @@ pub async fn measure(
         cfg.loudness_lufs,
         tp_target(cfg)
     );
-    let args: Vec<String> = vec![
-        "-ss".into(),
-        secs(start),
-        "-t".into(),
-        secs(duration),
-        "-i".into(),
-        source.display().to_string(),
-        "-vn".into(),
-        "-af".into(),
-        filter,
-        "-f".into(),
-        "null".into(),
-        "-".into(),
-    ];
+    let args = sound_args(cut, &filter, &["-f", "null", "-"]);
     let out = ffmpeg(&args, "measuring loudness", timeout).await?;
     parse_loudnorm(&String::from_utf8_lossy(&out.stderr))
 }
@@ -241,16 +228,16 @@ pub fn parse_loudnorm(stderr: &str) -> Result<Option<Measured>, RenderError> {
 
 /// Measure a file's integrated loudness and true peak with `ebur128`.
 pub async fn loudness(path: &Path, timeout: Duration) -> Result<Loudness, RenderError> {
-    let args: Vec<String> = ["-nostats", "-i"]
-        .iter()
-        .map(|s| s.to_string())
-        .chain([path.display().to_string()])
-        .chain(
-            ["-vn", "-af", "ebur128=peak=true", "-f", "null", "-"]
-                .iter()
-                .map(|s| s.to_string()),
-        )
-        .collect();
+    let mut args = strings(&["-nostats", "-i"]);
+    args.push(path.display().to_string());
+    args.extend(strings(&[
+        "-vn",
+        "-af",
+        "ebur128=peak=true",
+        "-f",
+        "null",
+        "-",
+    ]));
     let out = ffmpeg(&args, "measuring loudness", timeout).await?;
     parse_ebur128(&String::from_utf8_lossy(&out.stderr)).ok_or(RenderError::Ffmpeg {
         step: "measuring loudness",

@@ -137,3 +137,31 @@ pub(crate) async fn ffmpeg(
 pub(crate) fn secs(v: f64) -> String {
     format!("{v:.3}")
 }
+
+/// ffmpeg arguments from string literals.
+pub(crate) fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
+}
+
+/// The part of a source a render reads. Every pass over the source (speech, loudness, the
+/// picture) opens it through [`Cut::input`], so they all read the same samples and frames.
+#[derive(Debug, Clone, Copy)]
+pub struct Cut<'a> {
+    pub source: &'a std::path::Path,
+    pub start: f64,
+    pub duration: f64,
+}
+
+impl Cut<'_> {
+    /// `-ss START -t DURATION -i SOURCE`: an input seeked to the window and cut to its length.
+    pub(crate) fn input(&self) -> Vec<String> {
+        vec![
+            "-ss".into(),
+            secs(self.start),
+            "-t".into(),
+            secs(self.duration),
+            "-i".into(),
+            self.source.display().to_string(),
+        ]
+    }
+}
