@@ -8,15 +8,16 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Value};
+
+use crate::openai_fake::{self, Server, Shared};
 
 pub const API_KEY: &str = "sk-fake-llm-key-not-for-logs";
 pub const MODEL: &str = "fake-moderator-1";
@@ -47,13 +48,12 @@ pub struct SeenRequest {
 struct Inner {
     answers: VecDeque<String>,
     accepted: Vec<SeenRequest>,
-    refused: Vec<(u16, String)>,
 }
 
 #[derive(Clone)]
 pub struct FakeLlm {
     pub addr: SocketAddr,
-    inner: Arc<Mutex<Inner>>,
+    server: Server<Inner>,
 }
 
 impl FakeLlm {
@@ -61,39 +61,31 @@ impl FakeLlm {
     /// for every request after.
     pub async fn start(answers: Vec<String>) -> Self {
         assert!(!answers.is_empty(), "the fake LLM needs an answer");
-        let inner = Arc::new(Mutex::new(Inner {
+        let inner = Inner {
             answers: answers.into(),
             ..Inner::default()
-        }));
-        let app = Router::new()
-            .route("/v1/chat/completions", post(complete))
-            .with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the fake LLM server");
-        let addr = listener.local_addr().expect("its address");
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Self { addr, inner }
+        };
+        let server = Server::start(inner, "/v1/chat/completions", post(complete), "LLM").await;
+        Self {
+            addr: server.addr,
+            server,
+        }
     }
 
     /// The `llm.api_base` to configure (ends in `/v1`, like OpenAI's).
     pub fn api_base(&self) -> url::Url {
-        url::Url::parse(&format!("http://{}/v1", self.addr)).expect("a URL")
+        self.server.api_base()
     }
 
     pub fn accepted(&self) -> Vec<SeenRequest> {
-        self.inner.lock().expect("lock").accepted.clone()
+        self.server.lock().accepted.clone()
     }
 
     /// Status and reason of each refused request.
     pub fn refused(&self) -> Vec<(u16, String)> {
-        self.inner.lock().expect("lock").refused.clone()
+        self.server.refused()
     }
 }
-
-type Shared = Arc<Mutex<Inner>>;
 
 /// Why a request body is not a chat completion request the real API would take.
 fn check(body: &Value) -> Result<bool, String> {
@@ -132,26 +124,13 @@ fn check(body: &Value) -> Result<bool, String> {
     Ok(json_mode)
 }
 
-async fn complete(State(inner): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    let refuse = |status: StatusCode, why: String| {
-        inner
-            .lock()
-            .expect("lock")
-            .refused
-            .push((status.as_u16(), why.clone()));
-        (
-            status,
-            Json(json!({"error": {"message": why, "type": "invalid_request_error"}})),
-        )
-            .into_response()
-    };
-    let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
-    if auth != Some(&format!("Bearer {API_KEY}")) {
-        return refuse(
-            StatusCode::UNAUTHORIZED,
-            "Incorrect API key provided".into(),
-        );
-    }
+async fn complete(
+    State((inner, refused)): State<Shared<Inner>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Response> {
+    let refuse = |status: StatusCode, why: String| openai_fake::refuse(&refused, status, why);
+    openai_fake::check_key(&refused, &headers, API_KEY)?;
     let is_json = headers
         .get("content-type")
         .and_then(|v| v.to_str().ok())
@@ -160,15 +139,12 @@ async fn complete(State(inner): State<Shared>, headers: HeaderMap, body: Bytes) 
         .ok()
         .filter(|_| is_json)
     else {
-        return refuse(
+        return Err(refuse(
             StatusCode::BAD_REQUEST,
             "the body must be a JSON object".into(),
-        );
+        ));
     };
-    let json_mode = match check(&body) {
-        Ok(j) => j,
-        Err(why) => return refuse(StatusCode::BAD_REQUEST, why),
-    };
+    let json_mode = check(&body).map_err(|why| refuse(StatusCode::BAD_REQUEST, why))?;
     let mut guard = inner.lock().expect("lock");
     let content = if guard.answers.len() > 1 {
         guard.answers.pop_front().unwrap_or_default()
@@ -179,7 +155,7 @@ async fn complete(State(inner): State<Shared>, headers: HeaderMap, body: Bytes) 
         messages: body["messages"].as_array().cloned().unwrap_or_default(),
         json_mode,
     });
-    Json(json!({
+    Ok(Json(json!({
         "id": format!("chatcmpl-{}", guard.accepted.len()),
         "object": "chat.completion",
         "created": 1_700_000_000,
@@ -187,5 +163,5 @@ async fn complete(State(inner): State<Shared>, headers: HeaderMap, body: Bytes) 
         "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": 100, "completion_tokens": 50, "total_tokens": 150},
     }))
-    .into_response()
+    .into_response())
 }

@@ -7,15 +7,16 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 
 use axum::extract::{Multipart, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use hilite::render::captions::Word;
 use serde_json::json;
+
+use crate::openai_fake::{self, Server, Shared};
 
 pub const API_KEY: &str = "sk-fake-transcribe-key-not-for-logs";
 pub const MODEL: &str = "whisper-1";
@@ -39,85 +40,65 @@ struct Inner {
     words: Vec<Word>,
     faults: VecDeque<Fault>,
     accepted: Vec<SeenRequest>,
-    refused: Vec<(u16, String)>,
 }
 
 #[derive(Clone)]
 pub struct FakeTranscribe {
     pub addr: SocketAddr,
-    inner: Arc<Mutex<Inner>>,
+    server: Server<Inner>,
 }
 
 impl FakeTranscribe {
     /// Start on a free loopback port; every accepted request is answered with `words`.
     pub async fn start(words: Vec<Word>) -> Self {
-        let inner = Arc::new(Mutex::new(Inner {
+        let inner = Inner {
             words,
             ..Inner::default()
-        }));
-        let app = Router::new()
-            .route("/v1/audio/transcriptions", post(transcribe))
-            .with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the fake transcription server");
-        let addr = listener.local_addr().expect("its address");
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Self { addr, inner }
+        };
+        let server = Server::start(
+            inner,
+            "/v1/audio/transcriptions",
+            post(transcribe),
+            "transcription",
+        )
+        .await;
+        Self {
+            addr: server.addr,
+            server,
+        }
     }
 
     /// The `api_base` to configure (ends in `/v1`, like OpenAI's).
     pub fn api_base(&self) -> url::Url {
-        url::Url::parse(&format!("http://{}/v1", self.addr)).expect("a URL")
+        self.server.api_base()
     }
 
     pub fn inject(&self, fault: Fault) {
-        self.inner.lock().expect("lock").faults.push_back(fault);
+        self.server.lock().faults.push_back(fault);
     }
 
     pub fn accepted(&self) -> Vec<SeenRequest> {
-        self.inner.lock().expect("lock").accepted.clone()
+        self.server.lock().accepted.clone()
     }
 
     /// Status and reason of each refused request.
     pub fn refused(&self) -> Vec<(u16, String)> {
-        self.inner.lock().expect("lock").refused.clone()
+        self.server.refused()
     }
 }
 
-type Shared = Arc<Mutex<Inner>>;
-
 async fn transcribe(
-    State(inner): State<Shared>,
+    State((inner, refused)): State<Shared<Inner>>,
     headers: HeaderMap,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
-) -> Response {
-    let refuse = |status: StatusCode, why: String| {
-        inner
-            .lock()
-            .expect("lock")
-            .refused
-            .push((status.as_u16(), why.clone()));
-        (
-            status,
-            Json(json!({"error": {"message": why, "type": "invalid_request_error"}})),
-        )
-            .into_response()
-    };
-    let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
-    if auth != Some(&format!("Bearer {API_KEY}")) {
-        return refuse(
-            StatusCode::UNAUTHORIZED,
-            "Incorrect API key provided".into(),
-        );
-    }
+) -> Result<Response, Response> {
+    let refuse = |status: StatusCode, why: String| openai_fake::refuse(&refused, status, why);
+    openai_fake::check_key(&refused, &headers, API_KEY)?;
     let Ok(mut multipart) = multipart else {
-        return refuse(
+        return Err(refuse(
             StatusCode::BAD_REQUEST,
             "the body must be multipart/form-data".into(),
-        );
+        ));
     };
     let (mut file, mut fields) = (
         None::<Vec<u8>>,
@@ -129,7 +110,10 @@ async fn transcribe(
                 let name = field.name().unwrap_or_default().to_string();
                 let is_file = field.file_name().is_some();
                 let Ok(bytes) = field.bytes().await else {
-                    return refuse(StatusCode::BAD_REQUEST, format!("unreadable field {name}"));
+                    return Err(refuse(
+                        StatusCode::BAD_REQUEST,
+                        format!("unreadable field {name}"),
+                    ));
                 };
                 if name == "file" && is_file {
                     file = Some(bytes.to_vec());
@@ -138,16 +122,21 @@ async fn transcribe(
                 }
             }
             Ok(None) => break,
-            Err(e) => return refuse(StatusCode::BAD_REQUEST, format!("bad multipart body: {e}")),
+            Err(e) => {
+                return Err(refuse(
+                    StatusCode::BAD_REQUEST,
+                    format!("bad multipart body: {e}"),
+                ))
+            }
         }
     }
     let Some(file) =
         file.filter(|f| f.len() > 44 && f.starts_with(b"RIFF") && &f[8..12] == b"WAVE")
     else {
-        return refuse(
+        return Err(refuse(
             StatusCode::BAD_REQUEST,
             "file: a WAV audio file is required".into(),
-        );
+        ));
     };
     for (key, want) in [
         ("model", MODEL),
@@ -155,15 +144,15 @@ async fn transcribe(
         ("timestamp_granularities[]", "word"),
     ] {
         if fields.get(key).map(String::as_str) != Some(want) {
-            return refuse(
+            return Err(refuse(
                 StatusCode::BAD_REQUEST,
                 format!("{key} must be {want:?}, got {:?}", fields.get(key)),
-            );
+            ));
         }
     }
     let mut guard = inner.lock().expect("lock");
     if let Some(fault) = guard.faults.pop_front() {
-        return match fault {
+        return Ok(match fault {
             Fault::ServerError => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "upstream failure").into_response()
             }
@@ -173,7 +162,7 @@ async fn transcribe(
                 "slow down",
             )
                 .into_response(),
-        };
+        });
     }
     guard.accepted.push(SeenRequest {
         language: fields.get("language").cloned(),
@@ -190,5 +179,5 @@ async fn transcribe(
         .map(|w| w.text.as_str())
         .collect::<Vec<_>>()
         .join(" ");
-    Json(json!({"task": "transcribe", "language": "english", "duration": 4.0, "text": text, "words": words})).into_response()
+    Ok(Json(json!({"task": "transcribe", "language": "english", "duration": 4.0, "text": text, "words": words})).into_response())
 }

@@ -14,6 +14,7 @@ pub mod local;
 pub mod logs;
 pub mod media;
 pub mod moto;
+mod openai_fake;
 pub mod raw;
 pub mod records;
 pub mod schedules;

@@ -3,19 +3,21 @@
 //! paging is exercised) and delete.
 
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde_json::{json, Value};
 
-use super::gate::{Need, Req};
-use super::helix::{ok, time};
-use super::oauth::error;
-use super::{first, parse_query, FakeTwitch, Subscription};
+use super::call::Incoming;
+use super::gate::Need;
+use super::helix::time;
+use super::{FakeTwitch, Subscription};
 
 /// Get EventSub Subscriptions pages in twos here, so paging is exercised.
 const SUBSCRIPTIONS_PAGE: usize = 2;
+
+/// What the cursors of Get EventSub Subscriptions are issued for.
+const SUBSCRIPTIONS: &str = "subscriptions";
 
 fn subscription_json(sub: &Subscription) -> Value {
     json!({
@@ -26,21 +28,15 @@ fn subscription_json(sub: &Subscription) -> Value {
 }
 
 pub(crate) async fn create_subscription(
-    State(fake): State<FakeTwitch>,
-    headers: HeaderMap,
+    incoming: Incoming,
     body: Bytes,
-) -> Response {
-    let req = Req {
-        method: "POST",
-        path: "/helix/eventsub/subscriptions",
-        query: &[],
-    };
-    let admitted = match fake.admit(&headers, &req, Need::App).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+) -> Result<Response, Response> {
+    let call = incoming
+        .admit("POST", "/helix/eventsub/subscriptions", Need::App)
+        .await?;
+    let fake = &call.fake;
     let Ok(v) = serde_json::from_slice::<Value>(&body) else {
-        return fake.answer(&req, admitted, error(400, "malformed JSON"));
+        return Err(call.fail(400, "malformed JSON"));
     };
     let kind = v["type"].as_str().unwrap_or_default().to_string();
     let condition = v["condition"].clone();
@@ -68,14 +64,10 @@ pub(crate) async fn create_subscription(
         None
     };
     if let Some(p) = problem {
-        return fake.answer(&req, admitted, error(400, p));
+        return Err(call.fail(400, p));
     }
-    if kind == "channel.chat.message" && !chat_authorized(&fake, &condition) {
-        return fake.answer(
-            &req,
-            admitted,
-            error(403, "subscription missing proper authorization"),
-        );
+    if kind == "channel.chat.message" && !chat_authorized(fake, &condition) {
+        return Err(call.fail(403, "subscription missing proper authorization"));
     }
     let mut s = fake.lock();
     if s.subscriptions
@@ -83,7 +75,7 @@ pub(crate) async fn create_subscription(
         .any(|x| x.kind == kind && x.condition == condition)
     {
         drop(s);
-        return fake.answer(&req, admitted, error(409, "subscription already exists"));
+        return Err(call.fail(409, "subscription already exists"));
     }
     let sub = Subscription {
         id: uuid::Uuid::new_v4().to_string(),
@@ -95,12 +87,9 @@ pub(crate) async fn create_subscription(
     s.subscriptions.push(sub.clone());
     let total = s.subscriptions.len();
     drop(s);
-    let body = json!({"data": [subscription_json(&sub)], "total": total, "total_cost": total, "max_total_cost": 10000});
-    fake.answer(
-        &req,
-        admitted,
-        (StatusCode::ACCEPTED, axum::Json(body)).into_response(),
-    )
+    Ok(call.accepted(
+        json!({"data": [subscription_json(&sub)], "total": total, "total_cost": total, "max_total_cost": 10000}),
+    ))
 }
 
 /// channel.chat.message with an app token (webhooks): the reading user granted user:read:chat
@@ -126,118 +115,60 @@ fn chat_authorized(fake: &FakeTwitch, condition: &Value) -> bool {
                 .contains(&(broadcaster.to_string(), reader.to_string())))
 }
 
-pub(crate) async fn list_subscriptions(
-    State(fake): State<FakeTwitch>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> Response {
-    let query = parse_query(raw.as_deref());
-    let req = Req {
-        method: "GET",
-        path: "/helix/eventsub/subscriptions",
-        query: &query,
-    };
-    let admitted = match fake.admit(&headers, &req, Need::App).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let filters: Vec<&(String, String)> = query
+pub(crate) async fn list_subscriptions(incoming: Incoming) -> Result<Response, Response> {
+    let call = incoming
+        .admit("GET", "/helix/eventsub/subscriptions", Need::App)
+        .await?;
+    let filter = ["status", "type", "user_id", "subscription_id"]
         .iter()
-        .filter(|(k, _)| ["status", "type", "user_id", "subscription_id"].contains(&k.as_str()))
-        .collect();
-    if filters.len() > 1 {
-        return fake.answer(
-            &req,
-            admitted,
-            error(
-                400,
-                "The request may specify only one filter query parameter",
-            ),
-        );
+        .flat_map(|k| call.all(k).into_iter().map(move |v| (*k, v)))
+        .collect::<Vec<_>>();
+    if filter.len() > 1 {
+        return Err(call.fail(
+            400,
+            "The request may specify only one filter query parameter",
+        ));
     }
-    let mut s = fake.lock();
-    let offset = match first(&query, "after") {
-        None => 0,
-        Some(c) => match s.cursors.get(c) {
-            Some((sig, n)) if sig == "subscriptions" => *n,
-            _ => {
-                drop(s);
-                return fake.answer(
-                    &req,
-                    admitted,
-                    error(
-                        400,
-                        "The cursor specified in the after query parameter is not valid",
-                    ),
-                );
-            }
-        },
+    let offset = call.offset(SUBSCRIPTIONS)?;
+    let (matching, total) = {
+        let s = call.fake.lock();
+        let matching: Vec<Value> = s
+            .subscriptions
+            .iter()
+            .filter(|x| match filter.first() {
+                Some(("type", v)) => x.kind == *v,
+                Some(("user_id", v)) => {
+                    x.condition["broadcaster_user_id"] == *v || x.condition["user_id"] == *v
+                }
+                Some(("subscription_id", v)) => x.id == *v,
+                _ => true,
+            })
+            .map(subscription_json)
+            .collect();
+        (matching, s.subscriptions.len())
     };
-    let matching: Vec<Subscription> = s
-        .subscriptions
-        .iter()
-        .filter(|x| match filters.first() {
-            Some((k, v)) if k == "type" => &x.kind == v,
-            Some((k, v)) if k == "user_id" => {
-                x.condition["broadcaster_user_id"] == v.as_str()
-                    || x.condition["user_id"] == v.as_str()
-            }
-            Some((k, v)) if k == "subscription_id" => &x.id == v,
-            _ => true,
-        })
-        .cloned()
-        .collect();
-    let data: Vec<Value> = matching
-        .iter()
-        .skip(offset)
-        .take(SUBSCRIPTIONS_PAGE)
-        .map(subscription_json)
-        .collect();
-    let next = offset + SUBSCRIPTIONS_PAGE;
-    let pagination = if next < matching.len() {
-        let cursor = uuid::Uuid::new_v4().simple().to_string();
-        s.cursors
-            .insert(cursor.clone(), ("subscriptions".into(), next));
-        json!({"cursor": cursor})
-    } else {
-        json!({})
-    };
-    let total = s.subscriptions.len();
-    drop(s);
-    fake.answer(&req, admitted, ok(json!({"data": data, "total": total, "total_cost": total, "max_total_cost": 10000, "pagination": pagination})))
+    let (data, pagination) = call.page(SUBSCRIPTIONS.into(), matching, offset, SUBSCRIPTIONS_PAGE);
+    Ok(call.ok(
+        json!({"data": data, "total": total, "total_cost": total, "max_total_cost": 10000, "pagination": pagination}),
+    ))
 }
 
-pub(crate) async fn delete_subscription(
-    State(fake): State<FakeTwitch>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> Response {
-    let query = parse_query(raw.as_deref());
-    let req = Req {
-        method: "DELETE",
-        path: "/helix/eventsub/subscriptions",
-        query: &query,
+pub(crate) async fn delete_subscription(incoming: Incoming) -> Result<Response, Response> {
+    let call = incoming
+        .admit("DELETE", "/helix/eventsub/subscriptions", Need::App)
+        .await?;
+    let Some(id) = call.first("id") else {
+        return Err(call.fail(400, "The id query parameter is required"));
     };
-    let admitted = match fake.admit(&headers, &req, Need::App).await {
-        Ok(a) => a,
-        Err(r) => return r,
+    let removed = {
+        let mut s = call.fake.lock();
+        let before = s.subscriptions.len();
+        s.subscriptions.retain(|x| x.id != id);
+        s.subscriptions.len() < before
     };
-    let Some(id) = first(&query, "id") else {
-        return fake.answer(
-            &req,
-            admitted,
-            error(400, "The id query parameter is required"),
-        );
-    };
-    let mut s = fake.lock();
-    let before = s.subscriptions.len();
-    s.subscriptions.retain(|x| x.id != id);
-    let removed = s.subscriptions.len() < before;
-    drop(s);
-    let response = if removed {
-        StatusCode::NO_CONTENT.into_response()
+    Ok(if removed {
+        call.reply(StatusCode::NO_CONTENT.into_response())
     } else {
-        error(404, "The subscription was not found")
-    };
-    fake.answer(&req, admitted, response)
+        call.fail(404, "The subscription was not found")
+    })
 }

@@ -39,10 +39,15 @@ impl FakeTwitch {
     }
 
     /// Log the answer and attach the rate-limit headers.
-    pub(crate) fn answer(&self, req: &Req<'_>, admitted: Admitted, response: Response) -> Response {
+    pub(crate) fn answer(
+        &self,
+        req: &Req<'_>,
+        admitted: &Admitted,
+        response: Response,
+    ) -> Response {
         self.record(req, response.status().as_u16());
         let mut response = response;
-        response.headers_mut().extend(admitted.headers);
+        response.headers_mut().extend(admitted.headers.clone());
         response
     }
 

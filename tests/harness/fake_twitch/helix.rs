@@ -1,15 +1,14 @@
 //! The fake's Helix endpoints for users, videos, clips and clip downloads. Every request
-//! passes the gate (`gate.rs`) first, and every answer carries the `Ratelimit-*` headers.
+//! passes the gate (`gate.rs`, through `call.rs`) first, and every answer carries the
+//! `Ratelimit-*` headers.
 
-use axum::extract::{RawQuery, State};
-use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
 
-use super::gate::{Need, Req};
-use super::oauth::error;
-use super::{first, parse_query, FakeClip, FakeTwitch, BROADCASTER_SCOPE, EDITOR_SCOPE};
+use super::call::Incoming;
+use super::gate::Need;
+use super::{FakeClip, BROADCASTER_SCOPE, EDITOR_SCOPE};
 
 /// Get Clips stops paging after about this many results per query.
 const CAP: usize = 1000;
@@ -27,78 +26,43 @@ fn rfc3339(v: Option<&str>) -> Result<Option<DateTime<Utc>>, ()> {
     .transpose()
 }
 
-pub(crate) fn ok(data: Value) -> Response {
-    axum::Json(data).into_response()
-}
-
-pub(crate) async fn users(
-    State(fake): State<FakeTwitch>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> Response {
-    let query = parse_query(raw.as_deref());
-    let req = Req {
-        method: "GET",
-        path: "/helix/users",
-        query: &query,
-    };
-    let admitted = match fake.admit(&headers, &req, Need::AnyToken).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let logins: Vec<&str> = query
-        .iter()
-        .filter(|(k, _)| k == "login")
-        .map(|(_, v)| v.as_str())
-        .collect();
+pub(crate) async fn users(incoming: Incoming) -> Result<Response, Response> {
+    let call = incoming
+        .admit("GET", "/helix/users", Need::AnyToken)
+        .await?;
+    let logins = call.all("login");
     if logins.is_empty() || logins.len() > 100 {
-        return fake.answer(
-            &req,
-            admitted,
-            error(
-                400,
-                "The id or login query parameter is required (at most 100)",
-            ),
-        );
+        return Err(call.fail(
+            400,
+            "The id or login query parameter is required (at most 100)",
+        ));
     }
     let data: Vec<Value> = {
-        let s = fake.lock();
+        let s = call.fake.lock();
         s.users.iter().filter(|(_, l)| logins.contains(&l.as_str())).map(|(id, l)| json!({"id": id, "login": l, "display_name": l.to_uppercase(), "type": "", "broadcaster_type": "", "created_at": "2020-01-01T00:00:00Z"})).collect()
     };
-    fake.answer(&req, admitted, ok(json!({"data": data})))
+    Ok(call.ok(json!({"data": data})))
 }
 
-pub(crate) async fn videos(
-    State(fake): State<FakeTwitch>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> Response {
-    let query = parse_query(raw.as_deref());
-    let req = Req {
-        method: "GET",
-        path: "/helix/videos",
-        query: &query,
+pub(crate) async fn videos(incoming: Incoming) -> Result<Response, Response> {
+    let call = incoming
+        .admit("GET", "/helix/videos", Need::AnyToken)
+        .await?;
+    let Some(user) = call.first("user_id") else {
+        return Err(call.fail(400, "user_id is required"));
     };
-    let admitted = match fake.admit(&headers, &req, Need::AnyToken).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let Some(user) = first(&query, "user_id") else {
-        return fake.answer(&req, admitted, error(400, "user_id is required"));
-    };
-    if first(&query, "type")
+    if call
+        .first("type")
         .is_some_and(|t| !["all", "archive", "highlight", "upload"].contains(&t))
     {
-        return fake.answer(
-            &req,
-            admitted,
-            error(400, "The value in the type query parameter is not valid"),
-        );
+        return Err(call.fail(400, "The value in the type query parameter is not valid"));
     }
-    let n = first(&query, "first")
+    let n = call
+        .first("first")
         .and_then(|f| f.parse::<usize>().ok())
         .unwrap_or(20);
-    let mut videos: Vec<_> = fake
+    let mut videos: Vec<_> = call
+        .fake
         .lock()
         .archives
         .iter()
@@ -111,7 +75,7 @@ pub(crate) async fn videos(
         .take(n)
         .map(|(u, id, at)| json!({"id": id, "stream_id": "1", "user_id": u, "user_login": "x", "user_name": "X", "title": "", "description": "", "created_at": time(at), "published_at": time(at), "url": "", "thumbnail_url": "", "viewable": "public", "view_count": 1, "language": "en", "type": "archive", "duration": "1h0m0s", "muted_segments": null}))
         .collect();
-    fake.answer(&req, admitted, ok(json!({"data": data, "pagination": {}})))
+    Ok(call.ok(json!({"data": data, "pagination": {}})))
 }
 
 fn clip_json(c: &FakeClip) -> Value {
@@ -125,172 +89,81 @@ fn clip_json(c: &FakeClip) -> Value {
     })
 }
 
-pub(crate) async fn clips(
-    State(fake): State<FakeTwitch>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> Response {
-    let query = parse_query(raw.as_deref());
-    let req = Req {
-        method: "GET",
-        path: "/helix/clips",
-        query: &query,
+pub(crate) async fn clips(incoming: Incoming) -> Result<Response, Response> {
+    let call = incoming
+        .admit("GET", "/helix/clips", Need::AnyToken)
+        .await?;
+    let Some(broadcaster) = call.first("broadcaster_id") else {
+        return Err(call.fail(
+            400,
+            "The id or game_id or broadcaster_id query parameter is required",
+        ));
     };
-    let admitted = match fake.admit(&headers, &req, Need::AnyToken).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let Some(broadcaster) = first(&query, "broadcaster_id") else {
-        return fake.answer(
-            &req,
-            admitted,
-            error(
-                400,
-                "The id or game_id or broadcaster_id query parameter is required",
-            ),
-        );
-    };
-    let page = match first(&query, "first").map(|f| f.parse::<usize>()) {
+    let size = match call.first("first").map(|f| f.parse::<usize>()) {
         None => 20,
         Some(Ok(n)) if (1..=100).contains(&n) => n,
-        Some(_) => {
-            return fake.answer(
-                &req,
-                admitted,
-                error(400, "first must be between 1 and 100"),
-            )
-        }
+        Some(_) => return Err(call.fail(400, "first must be between 1 and 100")),
     };
     let (Ok(start), Ok(end)) = (
-        rfc3339(first(&query, "started_at")),
-        rfc3339(first(&query, "ended_at")),
+        rfc3339(call.first("started_at")),
+        rfc3339(call.first("ended_at")),
     ) else {
-        return fake.answer(
-            &req,
-            admitted,
-            error(400, "started_at and ended_at must be RFC3339"),
-        );
+        return Err(call.fail(400, "started_at and ended_at must be RFC3339"));
     };
     let end = end.or(start.map(|s| s + chrono::Duration::weeks(1)));
     let signature = format!("clips|{broadcaster}|{start:?}|{end:?}");
-    let mut s = fake.lock();
-    let offset = match first(&query, "after") {
-        None => 0,
-        Some(c) => match s.cursors.get(c) {
-            Some((sig, offset)) if *sig == signature => *offset,
-            _ => {
-                drop(s);
-                return fake.answer(
-                    &req,
-                    admitted,
-                    error(
-                        400,
-                        "The cursor specified in the after query parameter is not valid",
-                    ),
-                );
-            }
-        },
+    let offset = call.offset(&signature)?;
+    let matching: Vec<Value> = {
+        let s = call.fake.lock();
+        let mut matching: Vec<&FakeClip> = s
+            .clips
+            .iter()
+            .filter(|c| c.broadcaster_id == broadcaster && !c.deleted)
+            .filter(|c| {
+                start.is_none_or(|t| c.created_at >= t) && end.is_none_or(|t| c.created_at <= t)
+            })
+            .collect();
+        matching.sort_by(|a, b| b.view_count.cmp(&a.view_count).then(a.id.cmp(&b.id)));
+        matching.truncate(CAP);
+        matching.into_iter().map(clip_json).collect()
     };
-    let mut matching: Vec<&FakeClip> = s
-        .clips
-        .iter()
-        .filter(|c| c.broadcaster_id == broadcaster && !c.deleted)
-        .filter(|c| {
-            start.is_none_or(|t| c.created_at >= t) && end.is_none_or(|t| c.created_at <= t)
-        })
-        .collect();
-    matching.sort_by(|a, b| b.view_count.cmp(&a.view_count).then(a.id.cmp(&b.id)));
-    matching.truncate(CAP);
-    let data: Vec<Value> = matching
-        .iter()
-        .skip(offset)
-        .take(page)
-        .map(|c| clip_json(c))
-        .collect();
-    let next = offset + page;
-    let pagination = if next < matching.len() {
-        let cursor = uuid::Uuid::new_v4().simple().to_string();
-        s.cursors.insert(cursor.clone(), (signature, next));
-        json!({"cursor": cursor})
-    } else {
-        json!({})
-    };
-    drop(s);
-    fake.answer(
-        &req,
-        admitted,
-        ok(json!({"data": data, "pagination": pagination})),
-    )
+    let (data, pagination) = call.page(signature, matching, offset, size);
+    Ok(call.ok(json!({"data": data, "pagination": pagination})))
 }
 
-pub(crate) async fn clip_downloads(
-    State(fake): State<FakeTwitch>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> Response {
-    let query = parse_query(raw.as_deref());
-    let req = Req {
-        method: "GET",
-        path: "/helix/clips/downloads",
-        query: &query,
-    };
-    let admitted = match fake
+pub(crate) async fn clip_downloads(incoming: Incoming) -> Result<Response, Response> {
+    let call = incoming
         .admit(
-            &headers,
-            &req,
+            "GET",
+            "/helix/clips/downloads",
             Need::UserScope(&[BROADCASTER_SCOPE, EDITOR_SCOPE]),
         )
-        .await
-    {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let (Some(broadcaster), Some(editor)) =
-        (first(&query, "broadcaster_id"), first(&query, "editor_id"))
+        .await?;
+    let (Some(broadcaster), Some(editor)) = (call.first("broadcaster_id"), call.first("editor_id"))
     else {
-        return fake.answer(
-            &req,
-            admitted,
-            error(400, "broadcaster_id and editor_id are required"),
-        );
+        return Err(call.fail(400, "broadcaster_id and editor_id are required"));
     };
-    let ids: Vec<&str> = query
-        .iter()
-        .filter(|(k, _)| k == "clip_id")
-        .map(|(_, v)| v.as_str())
-        .collect();
+    let ids = call.all("clip_id");
     if ids.is_empty() || ids.len() > 10 {
-        return fake.answer(
-            &req,
-            admitted,
-            error(400, "Include 1 to 10 clip_id parameters"),
-        );
+        return Err(call.fail(400, "Include 1 to 10 clip_id parameters"));
     }
-    if admitted.user_id.as_deref() != Some(editor) {
-        return fake.answer(
-            &req,
-            admitted,
-            error(
-                400,
-                "The editor_id must match the user_id in the user access token",
-            ),
-        );
+    if call.user_id() != Some(editor) {
+        return Err(call.fail(
+            400,
+            "The editor_id must match the user_id in the user access token",
+        ));
     }
-    let s = fake.lock();
+    let s = call.fake.lock();
     if editor != broadcaster
         && !s
             .editors
             .contains(&(broadcaster.to_string(), editor.to_string()))
     {
         drop(s);
-        return fake.answer(
-            &req,
-            admitted,
-            error(
-                403,
-                "The user is not an editor for the specified broadcaster",
-            ),
-        );
+        return Err(call.fail(
+            403,
+            "The user is not an editor for the specified broadcaster",
+        ));
     }
     let base = s.base.clone();
     let data: Vec<Value> = s
@@ -305,5 +178,5 @@ pub(crate) async fn clip_downloads(
         })
         .collect();
     drop(s);
-    fake.answer(&req, admitted, ok(json!({"data": data})))
+    Ok(call.ok(json!({"data": data})))
 }

@@ -10,6 +10,7 @@
 //!
 //! Clip files are small MP4s generated with ffmpeg when first needed (`media.rs`).
 
+mod call;
 mod eventsub;
 mod files;
 mod gate;

@@ -5,53 +5,38 @@
 //! by Get Clips and downloadable at once (Twitch takes a while; the pipeline retries).
 //! <https://dev.twitch.tv/docs/api/reference/#create-clip-from-vod>
 
-use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use chrono::Utc;
 use serde_json::json;
 
-use super::gate::{Need, Req};
-use super::oauth::error;
-use super::{first, parse_query, FakeClip, FakeTwitch, BROADCASTER_SCOPE, EDITOR_SCOPE};
+use super::call::Incoming;
+use super::gate::Need;
+use super::{FakeClip, BROADCASTER_SCOPE, EDITOR_SCOPE};
 
-pub(crate) async fn create_clip_from_vod(
-    State(fake): State<FakeTwitch>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> Response {
-    let query = parse_query(raw.as_deref());
-    let req = Req {
-        method: "POST",
-        path: "/helix/videos/clips",
-        query: &query,
-    };
-    let admitted = match fake
+pub(crate) async fn create_clip_from_vod(incoming: Incoming) -> Result<Response, Response> {
+    let call = incoming
         .admit(
-            &headers,
-            &req,
+            "POST",
+            "/helix/videos/clips",
             Need::UserScope(&[BROADCASTER_SCOPE, EDITOR_SCOPE]),
         )
-        .await
-    {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+        .await?;
+    let fake = &call.fake;
     let refuse = |status: u16, message: &str| (status, message.to_string());
     let checked = (|| {
         let (Some(editor), Some(broadcaster), Some(vod), Some(offset), Some(title)) = (
-            first(&query, "editor_id"),
-            first(&query, "broadcaster_id"),
-            first(&query, "vod_id"),
-            first(&query, "vod_offset"),
-            first(&query, "title"),
+            call.first("editor_id"),
+            call.first("broadcaster_id"),
+            call.first("vod_id"),
+            call.first("vod_offset"),
+            call.first("title"),
         ) else {
             return Err(refuse(400, "Validation errors: missing required fields"));
         };
         let offset: u32 = offset
             .parse()
             .map_err(|_| refuse(400, "vod_offset must be an integer"))?;
-        let duration: f64 = match first(&query, "duration") {
+        let duration: f64 = match call.first("duration") {
             None => 30.0,
             Some(d) => d
                 .parse()
@@ -69,7 +54,7 @@ pub(crate) async fn create_clip_from_vod(
         if title.trim().is_empty() {
             return Err(refuse(400, "Validation errors: missing required fields"));
         }
-        if admitted.user_id.as_deref() != Some(editor) {
+        if call.user_id() != Some(editor) {
             return Err(refuse(
                 403,
                 "The user defined by the editor_id is not authorized to create Clips.",
@@ -110,7 +95,7 @@ pub(crate) async fn create_clip_from_vod(
     })();
     let (editor, broadcaster, vod, offset, duration, title) = match checked {
         Ok(c) => c,
-        Err((status, message)) => return fake.answer(&req, admitted, error(status, &message)),
+        Err((status, message)) => return Err(call.fail(status, &message)),
     };
     let id = format!("HiLiteVodClip{}", uuid::Uuid::new_v4().simple());
     let mut clip = FakeClip::new(&id, &broadcaster, &editor, Utc::now());
@@ -119,11 +104,7 @@ pub(crate) async fn create_clip_from_vod(
     clip.duration = duration;
     clip.title = Some(title);
     fake.add_clip(clip);
-    let body =
-        json!({"data": [{"id": id, "edit_url": format!("https://www.twitch.tv/fake/clip/{id}")}]});
-    fake.answer(
-        &req,
-        admitted,
-        (StatusCode::ACCEPTED, axum::Json(body)).into_response(),
-    )
+    Ok(call.accepted(
+        json!({"data": [{"id": id, "edit_url": format!("https://www.twitch.tv/fake/clip/{id}")}]}),
+    ))
 }
