@@ -1,5 +1,5 @@
 //! The `[transcribe]` and `[render]` sections of the configuration, with their defaults and
-//! checks. `config.rs` holds them as fields of `Config`; they live here, beside the code that
+//! checks. `config/` holds them as fields of `Config`; they live here, beside the code that
 //! reads them, so the configuration file does not grow with every render knob. Every key is
 //! documented in `config/hilite.sample.toml`.
 
