@@ -51,7 +51,10 @@ for a in "$@"; do
       if grep -q -a "hilite-e2e:$marker" "$a"; then
         n=$(cat "$dir/count.$marker" 2>/dev/null || echo 0)
         if [ "$limit" = always ] || [ "$n" -lt "$limit" ]; then
-          echo $((n + 1)) > "$dir/count.$marker"
+          # Written aside then renamed: a render kills its other ffmpeg when one fails, and a
+          # wrapper killed between truncating and writing the count would leave it empty.
+          echo $((n + 1)) > "$dir/count.$marker.$$"
+          mv -f "$dir/count.$marker.$$" "$dir/count.$marker"
           echo "injected ffmpeg failure for $marker" >&2
           exit 1
         fi
