@@ -41,7 +41,8 @@ pub enum Fault {
     Drop,
     /// The call takes effect but its answer is lost.
     CrashAfterAccept,
-    /// The access token expires before this call (401).
+    /// The access token expires before this call (401), to be refreshed. Taken only by a
+    /// YouTube or TikTok call: Instagram cannot refresh an expired token (`App::gate`).
     ExpireToken,
 }
 
@@ -230,10 +231,15 @@ impl App {
         mutating: bool,
     ) -> Result<Option<Fault>, Response> {
         let mut st = self.st();
-        let fault = if mutating {
-            st.faults.pop_front()
-        } else {
-            None
+        let fault = match st.faults.front() {
+            _ if !mutating => None,
+            // Instagram refreshes a long-lived token only while it is still valid
+            // (https://developers.facebook.com/documentation/instagram-platform/reference/refresh_access_token):
+            // an expired one means reconnecting, not a refresh. The fault stands for a token
+            // that expires and is refreshed, so it waits for a platform whose refresh token
+            // outlives its access token, whichever platform happens to call next.
+            Some(Fault::ExpireToken) if platform == "instagram" => None,
+            _ => st.faults.pop_front(),
         };
         if fault == Some(Fault::ExpireToken) {
             let n = st.next_id;
