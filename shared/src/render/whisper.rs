@@ -76,7 +76,8 @@ fn run(
     let fail = |e: whisper_rs::WhisperError| TranscribeError::BadAnswer(format!("whisper: {e}"));
     let mut state = ctx.create_state().map_err(fail)?;
     let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
-    params.set_language(Some(language.unwrap_or("auto")));
+    let language = language_for(ctx.is_multilingual(), language)?;
+    params.set_language(Some(language));
     params.set_token_timestamps(true);
     params.set_max_len(1);
     params.set_split_on_word(true);
@@ -114,6 +115,20 @@ fn run(
         text,
         words,
     })
+}
+
+/// The language whisper is told. An English-only model (`*.en`) detects no language: asked
+/// to, whisper.cpp reports a random one. So it is told English, and a clip forced to another
+/// language is refused, as that model cannot write it.
+fn language_for(multilingual: bool, asked: Option<&str>) -> Result<&str, TranscribeError> {
+    match (multilingual, asked) {
+        (true, asked) => Ok(asked.unwrap_or("auto")),
+        (false, None | Some("en")) => Ok("en"),
+        (false, Some(other)) => Err(TranscribeError::Setup(format!(
+            "the whisper model is English-only but language \"{other}\" is asked; \
+             use a multilingual model (e.g. ggml-base.bin) for it"
+        ))),
+    }
 }
 
 /// The samples of the 16-bit PCM WAV the job writes, as floats. Hand-written because the file
