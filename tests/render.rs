@@ -9,6 +9,7 @@ use std::process::Command;
 use harness::fake_transcribe::{FakeTranscribe, Fault, API_KEY};
 use hilite::domain::Window;
 use hilite::render::captions::Word;
+use hilite::render::loudness::Method;
 use hilite::render::settings::{EncoderChoice, SplitRegions, TranscribeBackend};
 use hilite::render::transcribe::{self, NoCaptions};
 use hilite::render::{
@@ -395,8 +396,24 @@ async fn no_caption_pixel_falls_in_the_platform_button_area() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn crop_and_split_layouts_and_a_portrait_source_fill_the_frame() {
+async fn crop_and_split_layouts_a_portrait_source_and_blur_of_any_shape_fill_the_frame() {
     let dir = tempfile::tempdir().unwrap();
+    // The blur layout's bands are sized from the source's shape: 4:3 and 21:9 beside the 16:9
+    // of the other tests.
+    let [four_three, ultrawide] =
+        [("4x3.mp4", 640, 480), ("21x9.mp4", 1260, 540)].map(|(name, width, height)| {
+            make_source(
+                dir.path(),
+                name,
+                Source {
+                    width,
+                    height,
+                    fps: 30,
+                    secs: 2,
+                    audio: true,
+                },
+            )
+        });
     let wide = make_source(
         dir.path(),
         "wide.mp4",
@@ -424,12 +441,17 @@ async fn crop_and_split_layouts_and_a_portrait_source_fill_the_frame() {
         (&wide, LayoutKind::Crop, "crop"),
         (&wide, LayoutKind::Split, "split"),
         (&tall, LayoutKind::Split, "portrait"),
+        (&four_three, LayoutKind::Blur, "blur"),
+        (&ultrawide, LayoutKind::Blur, "blur"),
     ] {
         let out = render(
             &input(src, None, layout),
             &cfg,
             &NoCaptions,
-            &dir.path().join(expect),
+            &dir.path().join(format!(
+                "out-{}-{expect}",
+                src.file_stem().unwrap().to_string_lossy()
+            )),
         )
         .await
         .expect(expect);
@@ -565,6 +587,55 @@ async fn a_4k_60_fps_source_becomes_a_1080x1920_short_at_60_fps() {
         v["duration"]
     );
     assert!(out.report.captions > 0, "the words became captions");
+}
+
+/// A sound track of digital silence has no loudness to normalise: it is delivered as it is,
+/// with no gain (the absolute gate's −70 LUFS is no measurement to aim from).
+#[tokio::test]
+async fn a_silent_sound_track_is_kept_silent() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("quiet.mp4");
+    let ok = Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+        ])
+        .arg("testsrc2=size=320x180:rate=30:duration=2")
+        .args(["-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo", "-t", "2"])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+        ])
+        .arg(&src)
+        .status()
+        .expect("ffmpeg (make setup)");
+    assert!(ok.success());
+    let out = render(
+        &input(&src, None, LayoutKind::Blur),
+        &config(),
+        &NoCaptions,
+        &dir.path().join("out"),
+    )
+    .await
+    .expect("a silent track is still a short");
+    assert_eq!(out.report.sound.method, Method::Silent);
+    assert_eq!(out.report.sound.measured_input, None);
+    assert!(
+        out.report.output_loudness.integrated_lufs <= -69.9,
+        "{:?}",
+        out.report.output_loudness
+    );
 }
 
 #[tokio::test]

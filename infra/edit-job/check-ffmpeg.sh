@@ -17,8 +17,9 @@ need_encoders=(libx264 aac mjpeg pcm_s16le)
 for e in "${need_encoders[@]}"; do
     grep -qE "^ [A-Z.]{6} $e " <<<"$encoders" || missing+=("encoder $e")
 done
-# layout.rs (layouts and captions through libass), loudness.rs (two-pass loudnorm, ebur128).
-for f in split scale crop boxblur overlay pad vstack setsar fps format ass loudnorm ebur128 aresample; do
+# layout.rs (layouts and captions through libass), loudness.rs (ebur128 measures, a gain and a
+# peak limiter apply).
+for f in split scale crop boxblur pad vstack setsar fps format ass ebur128 aformat aresample volume alimiter; do
     grep -qE "^ [A-Z.]{3} $f " <<<"$filters" || missing+=("filter $f")
 done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -8,6 +8,11 @@
 //! child processes' user and system time) are printed too, a figure the machine's load
 //! hardly moves.
 //!
+//! For scale, the issue's "naive ffmpeg graph" runs too, in one ffmpeg command: the blur
+//! computed at full resolution (the source scaled to cover the frame, `boxblur=20`), the
+//! foreground scaled bicubic and overlaid, the same ASS captions through libass, a one-pass
+//! `loudnorm`, libx264 `veryfast` at the same quality setting.
+//!
 //! The words come from a fixed list (transcription is not what is compared: the MoviePy edit
 //! starts from an SRT too). MoviePy runs as the seed would, with its default `medium` preset;
 //! `HILITE_BENCH_MOVIEPY_SAME_PRESET=1` runs it again with the render job's x264 settings, to
@@ -15,8 +20,8 @@
 //!
 //! Run alone with `cargo bench -p hilite-shared --bench render`; `make bench` makes the venv
 //! (`HILITE_BENCH_PYTHON` points at its python). Without it the baseline is skipped, and
-//! `HILITE_BENCH_SKIP_MOVIEPY=1` skips it on purpose: the baseline takes minutes, so work on
-//! the render job's side times that side alone. `HILITE_BENCH_KEEP=DIR` keeps the clip and
+//! `HILITE_BENCH_SKIP_MOVIEPY=1` skips it and the naive graph on purpose: the baselines take
+//! minutes, so work on the render job's side times that side alone. `HILITE_BENCH_KEEP=DIR` keeps the clip and
 //! the outputs in DIR, to look at or to profile one step with ffmpeg by hand.
 
 use std::path::{Path, PathBuf};
@@ -248,9 +253,22 @@ fn main() {
     );
 
     if std::env::var_os("HILITE_BENCH_SKIP_MOVIEPY").is_some() {
-        println!("MoviePy baseline skipped (HILITE_BENCH_SKIP_MOVIEPY): no ratio this run");
+        println!("baselines skipped (HILITE_BENCH_SKIP_MOVIEPY): no ratio this run");
         return;
     }
+    eprintln!("render bench: the naive ffmpeg graph…");
+    let naive_out = dir.join("naive.mp4");
+    let cpu = children_cpu_secs();
+    let secs = naive_graph(&source, &out.ass, &cfg, &naive_out).as_secs_f64();
+    let cpu = children_cpu_secs() - cpu;
+    println!(
+        "naive ffmpeg graph (full-size blur, libass, loudnorm, x264 veryfast): {secs:.2} s = {:.2}× real time; \
+         {cpu:.1} s of CPU; {}; HiLite is {:.1}× faster ({:.1}× less CPU)",
+        CLIP_SECS / secs,
+        megabits(&naive_out),
+        secs / ours,
+        cpu / our_cpu
+    );
     let Some(python) = bench_python() else {
         println!("MoviePy baseline skipped: no target/bench-venv (`make bench` makes it)");
         return;
@@ -281,6 +299,42 @@ fn main() {
         );
     }
     println!("load after: {}", load_average());
+}
+
+/// The issue's naive ffmpeg graph: the same short made the obvious way, in one command.
+fn naive_graph(source: &Path, ass: &Path, cfg: &RenderConfig, out: &Path) -> Duration {
+    let graph = format!(
+        "[0:v]split=2[a][b];\
+         [a]scale=1080:1920:force_original_aspect_ratio=increase,crop=1080:1920,boxblur=20[bg];\
+         [b]scale=1080:-2[fg];\
+         [bg][fg]overlay=(W-w)/2:(H-h)/2,ass=filename={}:fontsdir={},format=yuv420p[vout];\
+         [0:a]loudnorm=I={}:TP={}[aout]",
+        ass.display(),
+        cfg.fonts_dir.display(),
+        cfg.loudness_lufs,
+        cfg.true_peak_db
+    );
+    let started = Instant::now();
+    run(
+        Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
+            .arg(source)
+            .args([
+                "-filter_complex",
+                &graph,
+                "-map",
+                "[vout]",
+                "-map",
+                "[aout]",
+            ])
+            .args(["-c:v", "libx264", "-preset", "veryfast", "-crf"])
+            .arg(cfg.quality.to_string())
+            .args(["-c:a", "aac", "-b:a", "160k", "-ar", "48000"])
+            .args(["-movflags", "+faststart"])
+            .arg(out),
+        "the naive ffmpeg graph",
+    );
+    started.elapsed()
 }
 
 /// The 1, 5 and 15 minute load averages: the bench's figures mean little on a busy machine

@@ -3,13 +3,15 @@
 //! the graph reads `[0:v]` and writes `[vout]`, with the captions burned in last so they sit
 //! over every layout alike.
 //!
-//! The blur layout scales the source once, to the frame's width: that picture is the
-//! foreground, and the background is cut from it to the frame's shape (a crop only moves a
-//! pointer), shrunk to an eighth of the frame (135×240) with the cheapest scaler, blurred
-//! there and scaled up bilinearly: every step works on few pixels, and a blurred picture
-//! loses nothing by being shrunk and upscaled. Scaling the whole source frame, blurring at
-//! full size and upscaling with bicubic cost several times more (`make bench` measures the
-//! whole job).
+//! The blur layout scales the source once, to the frame's width (with the `area` scaler, an
+//! average over each output pixel's footprint: as sharp as bicubic when shrinking, for less
+//! work): that picture is the foreground. The background is cut from it to the frame's shape
+//! (a crop only moves a pointer), shrunk to an eighth of the frame (135×240) with the cheapest
+//! scaler and blurred there. Only the bands above and below the foreground show, so only they
+//! are scaled up (bilinearly: a blurred picture loses nothing), and the three are stacked.
+//! Upscaling the whole background and laying the foreground over it, as the first version
+//! did, drew a third of the frame for nothing; blurring at full size and bicubic scaling
+//! cost several times more (`make bench` measures the whole job).
 
 use std::path::Path;
 
@@ -25,7 +27,10 @@ const BLUR_SHRINK: u32 = 8;
 /// What the graph draws.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Layout {
-    Blur,
+    /// The foreground's height: the source scaled to the frame's width, even.
+    Blur {
+        foreground_height: u32,
+    },
     Crop,
     Split(SplitRegions),
     /// The source is already portrait: scaled (and padded if its shape differs).
@@ -44,7 +49,9 @@ impl Layout {
             return Layout::Portrait;
         }
         match kind {
-            LayoutKind::Blur => Layout::Blur,
+            LayoutKind::Blur => Layout::Blur {
+                foreground_height: foreground_height(info),
+            },
             LayoutKind::Crop => Layout::Crop,
             LayoutKind::Split => Layout::Split(split),
         }
@@ -52,12 +59,19 @@ impl Layout {
 
     pub fn name(&self) -> &'static str {
         match self {
-            Layout::Blur => "blur",
+            Layout::Blur { .. } => "blur",
             Layout::Crop => "crop",
             Layout::Split(_) => "split",
             Layout::Portrait => "portrait",
         }
     }
+}
+
+/// The height of a landscape (or square) source scaled to the frame's width, rounded to an
+/// even number of lines (4:2:0 chroma needs it).
+fn foreground_height(info: &MediaInfo) -> u32 {
+    let h = f64::from(WIDTH) * f64::from(info.height) / f64::from(info.width.max(1));
+    ((h / 2.0).round() as u32 * 2).clamp(2, HEIGHT)
 }
 
 /// What the graph does to the frame rate.
@@ -89,14 +103,24 @@ pub fn video_graph(
         Rate::Keep | Rate::Raise(_) => "[0:v]".into(),
     };
     let mut graph = match layout {
-        Layout::Blur => {
+        Layout::Blur { foreground_height } => {
+            // The blur layout is only chosen for a source at least as wide as tall (a portrait
+            // one is scaled), so the foreground is at most as tall as the frame is wide, the
+            // 9:16 cut of its height fits its width, and each band has 420 lines or more.
+            let fg = (*foreground_height).clamp(2, w);
+            let top = (h - fg) / 4 * 2;
+            let bottom = h - fg - top;
             let (bw, bh) = (w / BLUR_SHRINK, h / BLUR_SHRINK);
-            // The blur layout is only chosen for a source at least as wide as 9:16 (a portrait
-            // one is scaled), so the 9:16 cut of its full height always fits its width.
+            // The rows of the small background each band is scaled up from: its top rows and
+            // its bottom rows.
+            let (top_rows, bottom_rows) = (top.div_ceil(BLUR_SHRINK), bottom.div_ceil(BLUR_SHRINK));
             format!(
-                "{input}scale={w}:{h}:force_original_aspect_ratio=decrease,setsar=1,split=2[bg][fg];\
-                 [bg]crop=trunc(ih*{w}/{h}/2)*2:ih,scale={bw}:{bh}:flags=fast_bilinear,boxblur=4:2,scale={w}:{h}:flags=fast_bilinear,setsar=1[bgs];\
-                 [bgs][fg]overlay=(W-w)/2:(H-h)/2"
+                "{input}scale={w}:{fg}:flags=area,setsar=1,split=2[bg][fg];\
+                 [bg]crop=trunc(ih*{w}/{h}/2)*2:ih,scale={bw}:{bh}:flags=fast_bilinear,boxblur=4:2,split=2[b1][b2];\
+                 [b1]crop={bw}:{top_rows}:0:0,scale={w}:{top}:flags=fast_bilinear,setsar=1[top];\
+                 [b2]crop={bw}:{bottom_rows}:0:{},scale={w}:{bottom}:flags=fast_bilinear,setsar=1[bot];\
+                 [top][fg][bot]vstack=inputs=3",
+                bh - bottom_rows
             )
         }
         Layout::Crop => {
@@ -194,8 +218,22 @@ mod tests {
 
     #[test]
     fn the_blur_background_is_cut_from_the_scaled_source_and_blurred_small() {
-        let g = video_graph(&Layout::Blur, Rate::Keep, None).unwrap();
-        assert_eq!(g.matches("force_original_aspect_ratio").count(), 1, "{g}");
+        let layout = Layout::choose(
+            LayoutKind::Blur,
+            SplitRegions::default(),
+            &info(1920, 1080),
+            false,
+        );
+        assert_eq!(
+            layout,
+            Layout::Blur {
+                foreground_height: 608
+            }
+        );
+        let g = video_graph(&layout, Rate::Keep, None).unwrap();
+        // The source is scaled once.
+        assert!(g.starts_with("[0:v]scale=1080:608:flags=area,"), "{g}");
+        assert_eq!(g.matches("flags=area").count(), 1, "{g}");
         let bg = g.split(';').nth(1).unwrap();
         assert!(
             bg.starts_with("[bg]crop=trunc(ih*1080/1920/2)*2:ih,scale=135:240:"),
@@ -203,11 +241,76 @@ mod tests {
         );
         let blur = bg.find("boxblur").unwrap();
         assert!(bg.find("scale=135:240").unwrap() < blur, "{g}");
-        assert!(bg[blur..].contains("scale=1080:1920"), "{g}");
+        // Only the bands around the foreground are scaled up: 656 + 608 + 656 lines, from
+        // the small background's top and bottom 82 rows.
         assert!(
-            g.ends_with("overlay=(W-w)/2:(H-h)/2,format=yuv420p[vout]"),
+            g.contains("[b1]crop=135:82:0:0,scale=1080:656:")
+                && g.contains("[b2]crop=135:82:0:158,scale=1080:656:"),
             "{g}"
         );
+        assert!(!g.contains("scale=1080:1920"), "{g}");
+        assert!(
+            g.ends_with("[top][fg][bot]vstack=inputs=3,format=yuv420p[vout]"),
+            "{g}"
+        );
+    }
+
+    #[test]
+    fn the_blur_bands_fill_the_frame_for_any_landscape_shape() {
+        for (w, h) in [
+            (1920, 1080),
+            (1280, 720),
+            (1440, 1080),
+            (2560, 1080),
+            (3840, 2160),
+            (853, 480),
+            (1000, 1000),
+        ] {
+            let Layout::Blur {
+                foreground_height: fg,
+            } = Layout::choose(
+                LayoutKind::Blur,
+                SplitRegions::default(),
+                &info(w, h),
+                false,
+            )
+            else {
+                panic!("{w}x{h} is not given the blur layout");
+            };
+            assert!(fg % 2 == 0 && fg <= WIDTH, "{w}x{h}: foreground {fg}");
+            let g = video_graph(
+                &Layout::Blur {
+                    foreground_height: fg,
+                },
+                Rate::Keep,
+                None,
+            )
+            .unwrap();
+            let height = |label: &str| -> u32 {
+                let at = g.find(&format!("[{label}]crop=")).unwrap();
+                let part = &g[at..];
+                let scale = &part[part.find(",scale=1080:").unwrap() + 12..];
+                scale[..scale.find(':').unwrap()].parse().unwrap()
+            };
+            let (top, bottom) = (height("b1"), height("b2"));
+            assert_eq!(top + fg + bottom, HEIGHT, "{w}x{h}: {g}");
+            assert!(top % 2 == 0 && bottom % 2 == 0, "{w}x{h}: {g}");
+            // Each band is scaled up from rows of the 240-row background that exist.
+            let rows = |label: &str| -> (u32, u32) {
+                let at = g.find(&format!("[{label}]crop=135:")).unwrap() + label.len() + 11;
+                let f: Vec<u32> = g[at..]
+                    .split(',')
+                    .next()
+                    .unwrap()
+                    .split(':')
+                    .map(|x| x.parse().unwrap())
+                    .collect();
+                (f[0], f[2])
+            };
+            let ((tr, ty), (br, by)) = (rows("b1"), rows("b2"));
+            assert!(ty == 0 && tr * 8 >= top, "{w}x{h}: {g}");
+            assert!(by + br == 240 && br * 8 >= bottom, "{w}x{h}: {g}");
+        }
     }
 
     #[test]
@@ -216,7 +319,10 @@ mod tests {
             ass: Path::new("/tmp/x/captions.ass"),
             fonts_dir: Path::new("/usr/share/fonts"),
         };
-        let capped = video_graph(&Layout::Blur, Rate::Cap(60), Some(&b)).unwrap();
+        let blur = Layout::Blur {
+            foreground_height: 608,
+        };
+        let capped = video_graph(&blur, Rate::Cap(60), Some(&b)).unwrap();
         assert!(capped.starts_with("[0:v]fps=60,scale="), "{capped}");
         assert_eq!(capped.matches("fps=").count(), 1, "{capped}");
         let raised = video_graph(&Layout::Crop, Rate::Raise(30), Some(&b)).unwrap();

@@ -1,9 +1,11 @@
 //! The short's sound at the configured loudness (−14 LUFS integrated, −1 dBTP by default),
 //! encoded once into the AAC track that the mux puts beside the picture.
 //!
-//! Two passes: `loudnorm`'s first pass measures the window (`print_format=json`), the second
-//! applies the gain those values call for — what `loudnorm` itself does in its `linear` mode,
-//! without its 192 kHz resampling — and the result is measured with `ebur128`. A plain gain
+//! Two passes: `ebur128` measures the window (integrated loudness, true peak), the second
+//! applies the gain those values call for — what `loudnorm` does in its `linear` mode, without
+//! its 192 kHz resampling — and the result is measured with `ebur128` again. (`loudnorm`'s own
+//! first pass measures the same EBU R128 values but runs its whole dynamic processor at
+//! 192 kHz to do it: five times the CPU of `ebur128` on a minute of sound.) A plain gain
 //! only works when it leaves the peaks under the ceiling; otherwise `loudnorm` would switch
 //! to its dynamic mode, which on a window of a few seconds (its look-ahead is 3 s) misses the
 //! target by a few LU. A clip with a scream or an explosion is exactly that case, so then the
@@ -20,14 +22,17 @@ use super::encode::AAC;
 use super::settings::RenderConfig;
 use super::{ffmpeg, strings, Cut, RenderError};
 
-/// `loudnorm`'s first-pass measurement of the window.
+/// The first pass's EBU R128 measurement of the window (`ebur128`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Measured {
+    /// Integrated loudness, LUFS.
     pub input_i: f64,
+    /// True peak, dBTP.
     pub input_tp: f64,
+    /// Loudness range, LU.
     pub input_lra: f64,
+    /// The relative gate of the integrated loudness, LUFS.
     pub input_thresh: f64,
-    pub target_offset: f64,
 }
 
 /// What `ebur128` reads.
@@ -72,7 +77,7 @@ pub async fn normalise(
     output: &Path,
     timeout: Duration,
 ) -> Result<Normalised, RenderError> {
-    let Some(m) = measure(cut, cfg, timeout).await? else {
+    let Some(m) = measure(cut, timeout).await? else {
         render(cut, DELIVERED, output, timeout).await?;
         let result = loudness(output, timeout).await?;
         return Ok(Normalised {
@@ -167,63 +172,39 @@ async fn render(
         .map(drop)
 }
 
-/// First pass: measure the window. `None` when it is silent.
-pub async fn measure(
-    cut: Cut<'_>,
-    cfg: &RenderConfig,
-    timeout: Duration,
-) -> Result<Option<Measured>, RenderError> {
-    let filter = format!(
-        "{DELIVERED},loudnorm=I={}:TP={}:LRA=11:print_format=json",
-        cfg.loudness_lufs,
-        tp_target(cfg)
+/// First pass: measure the window as it will be delivered (stereo, 48 kHz). `None` when it is
+/// silent.
+pub async fn measure(cut: Cut<'_>, timeout: Duration) -> Result<Option<Measured>, RenderError> {
+    let args = sound_args(
+        cut,
+        &format!("{DELIVERED},ebur128=peak=true"),
+        &["-nostats", "-f", "null", "-"],
     );
-    let args = sound_args(cut, &filter, &["-f", "null", "-"]);
     let out = ffmpeg(&args, "measuring loudness", timeout).await?;
-    parse_loudnorm(&String::from_utf8_lossy(&out.stderr))
+    parse_measurement(&String::from_utf8_lossy(&out.stderr)).ok_or(RenderError::Ffmpeg {
+        step: "measuring loudness",
+        detail: "ebur128 printed no summary".into(),
+    })
 }
 
-/// Read loudnorm's JSON block from ffmpeg's stderr.
-pub fn parse_loudnorm(stderr: &str) -> Result<Option<Measured>, RenderError> {
-    #[derive(Deserialize)]
-    struct Raw {
-        input_i: String,
-        input_tp: String,
-        input_lra: String,
-        input_thresh: String,
-        target_offset: String,
+/// `ebur128` reports silence as the absolute gate, −70 LUFS: nothing passed it.
+const ABSOLUTE_GATE_LUFS: f64 = -70.0;
+
+/// The first pass's values from the `ebur128` summary: `Some(None)` for silence (nothing above
+/// the absolute gate, or no peak at all), `None` when there is no summary.
+pub fn parse_measurement(stderr: &str) -> Option<Option<Measured>> {
+    let value = summary_values(stderr)?;
+    let (i, tp) = (value("I:")?, value("Peak:")?);
+    if i <= ABSOLUTE_GATE_LUFS + 0.05 || !tp.is_finite() {
+        return Some(None);
     }
-    let bad = || RenderError::Ffmpeg {
-        step: "measuring loudness",
-        detail: "loudnorm printed no measurement".into(),
-    };
-    let start = stderr.rfind('{').ok_or_else(bad)?;
-    let end = stderr[start..].find('}').ok_or_else(bad)? + start + 1;
-    let raw: Raw = serde_json::from_str(&stderr[start..end]).map_err(|_| bad())?;
-    let num = |s: &str| s.trim().parse::<f64>().ok().filter(|v| v.is_finite());
-    match (
-        num(&raw.input_i),
-        num(&raw.input_tp),
-        num(&raw.input_lra),
-        num(&raw.input_thresh),
-        num(&raw.target_offset),
-    ) {
-        (
-            Some(input_i),
-            Some(input_tp),
-            Some(input_lra),
-            Some(input_thresh),
-            Some(target_offset),
-        ) => Ok(Some(Measured {
-            input_i,
-            input_tp,
-            input_lra,
-            input_thresh,
-            target_offset,
-        })),
-        // "-inf": digital silence.
-        _ => Ok(None),
-    }
+    Some(Some(Measured {
+        input_i: i,
+        input_tp: tp,
+        input_lra: value("LRA:")?,
+        // The first "Threshold:" is the integrated loudness's; the second, the range's.
+        input_thresh: value("Threshold:")?,
+    }))
 }
 
 /// Measure a file's integrated loudness and true peak with `ebur128`.
@@ -247,16 +228,22 @@ pub async fn loudness(path: &Path, timeout: Duration) -> Result<Loudness, Render
 
 /// Read the summary `ebur128` prints at the end.
 pub fn parse_ebur128(stderr: &str) -> Option<Loudness> {
+    let value = summary_values(stderr)?;
+    Some(Loudness {
+        integrated_lufs: value("I:")?,
+        true_peak_dbtp: value("Peak:")?,
+    })
+}
+
+/// The first value after a label (`I:`, `Peak:`…) in the last `ebur128` summary of stderr
+/// ("-inf" reads as −∞).
+fn summary_values(stderr: &str) -> Option<impl Fn(&str) -> Option<f64> + '_> {
     let summary = &stderr[stderr.rfind("Summary:")?..];
-    let value = |label: &str| {
+    Some(move |label: &str| {
         summary.lines().find_map(|l| {
             let rest = l.trim().strip_prefix(label)?;
             rest.split_whitespace().next()?.parse::<f64>().ok()
         })
-    };
-    Some(Loudness {
-        integrated_lufs: value("I:")?,
-        true_peak_dbtp: value("Peak:")?,
     })
 }
 
@@ -265,16 +252,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn loudnorm_json_is_read_from_the_end_of_stderr() {
-        let err = "[Parsed_loudnorm_0 @ 0x1]\n{\n\t\"input_i\" : \"-27.61\",\n\t\"input_tp\" : \"-4.47\",\n\t\"input_lra\" : \"18.06\",\n\t\"input_thresh\" : \"-39.20\",\n\t\"output_i\" : \"-16.58\",\n\t\"normalization_type\" : \"dynamic\",\n\t\"target_offset\" : \"0.58\"\n}\n";
-        let m = parse_loudnorm(err).unwrap().unwrap();
+    fn the_first_pass_reads_the_ebur128_summary_and_knows_silence() {
+        let err = "[Parsed_ebur128_1 @ 0x1] t: 59.9 M: -30.1\n[Parsed_ebur128_1 @ 0x1] Summary:\n\n  Integrated loudness:\n    I:         -27.6 LUFS\n    Threshold: -38.2 LUFS\n\n  Loudness range:\n    LRA:        18.1 LU\n    Threshold: -48.0 LUFS\n    LRA low:   -40.0 LUFS\n    LRA high:  -21.9 LUFS\n\n  True peak:\n    Peak:       -4.5 dBFS\n";
         assert_eq!(
-            (m.input_i, m.input_tp, m.target_offset),
-            (-27.61, -4.47, 0.58)
+            parse_measurement(err),
+            Some(Some(Measured {
+                input_i: -27.6,
+                input_tp: -4.5,
+                input_lra: 18.1,
+                input_thresh: -38.2,
+            }))
         );
-        let silent = err.replace("-27.61", "-inf");
-        assert_eq!(parse_loudnorm(&silent).unwrap(), None);
-        assert!(parse_loudnorm("no json").is_err());
+        let silent = err.replace("-27.6 LUFS", "-70.0 LUFS");
+        assert_eq!(parse_measurement(&silent), Some(None));
+        let no_peak = err.replace("-4.5 dBFS", "-inf dBFS");
+        assert_eq!(parse_measurement(&no_peak), Some(None));
+        assert_eq!(parse_measurement("no summary"), None);
     }
 
     #[test]
