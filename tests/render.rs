@@ -46,11 +46,21 @@ struct Source {
     height: u32,
     fps: u32,
     secs: u32,
-    audio: bool,
+    sound: Sound,
 }
 
-/// Generate a source clip: a test pattern, espeak-ng saying a known sentence from 1.5 s, and
-/// a loud 1 kHz burst at 4 s (the true-peak limiter has something to do).
+/// A source's sound track.
+enum Sound {
+    /// None at all.
+    Absent,
+    /// Digital silence.
+    Silence,
+    /// Speech and a burst.
+    Speech,
+}
+
+/// Generate a source clip: a test pattern and its sound; speech is espeak-ng saying a known
+/// sentence from 1.5 s and a loud 1 kHz burst at 4 s (the true-peak limiter has something to do).
 fn make_source(dir: &Path, name: &str, s: Source) -> PathBuf {
     let out = dir.join(name);
     let mut cmd = Command::new("ffmpeg");
@@ -67,25 +77,42 @@ fn make_source(dir: &Path, name: &str, s: Source) -> PathBuf {
         "testsrc2=size={}x{}:rate={}:duration={}",
         s.width, s.height, s.fps, s.secs
     ));
-    if s.audio {
-        let speech = dir.join(format!("{name}.speech.wav"));
-        let ok = Command::new("espeak-ng")
-            .arg("-w")
-            .arg(&speech)
-            .arg("Hello there. This is a big play!")
-            .status()
-            .expect("espeak-ng (make setup)");
-        assert!(ok.success());
-        cmd.arg("-i").arg(&speech).args(["-f", "lavfi", "-i", "sine=frequency=1000:duration=0.4"]).args([
-            "-filter_complex",
-            "[1:a]adelay=1500:all=1,apad[s];[2:a]volume=12,adelay=4000:all=1,apad[b];[s][b]amix=inputs=2:normalize=0,aresample=48000[a]",
-            "-map",
-            "0:v",
-            "-map",
-            "[a]",
-            "-c:a",
-            "aac",
-        ]);
+    match s.sound {
+        Sound::Absent => {}
+        Sound::Silence => {
+            cmd.args([
+                "-f",
+                "lavfi",
+                "-i",
+                "anullsrc=r=48000:cl=stereo",
+                "-c:a",
+                "aac",
+            ]);
+        }
+        Sound::Speech => {
+            let speech = dir.join(format!("{name}.speech.wav"));
+            let ok = Command::new("espeak-ng")
+                .arg("-w")
+                .arg(&speech)
+                .arg("Hello there. This is a big play!")
+                .status()
+                .expect("espeak-ng (make setup)");
+            assert!(ok.success());
+            let graph = "[1:a]adelay=1500:all=1,apad[s];[2:a]volume=12,adelay=4000:all=1,apad[b];\
+                         [s][b]amix=inputs=2:normalize=0,aresample=48000[a]";
+            cmd.arg("-i").arg(&speech);
+            cmd.args(["-f", "lavfi", "-i", "sine=frequency=1000:duration=0.4"]);
+            cmd.args([
+                "-filter_complex",
+                graph,
+                "-map",
+                "0:v",
+                "-map",
+                "[a]",
+                "-c:a",
+                "aac",
+            ]);
+        }
     }
     cmd.args([
         "-t",

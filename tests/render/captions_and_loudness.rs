@@ -14,7 +14,7 @@ async fn a_short_is_portrait_full_length_loudness_normalised_and_captioned_word_
             height: 360,
             fps: 30,
             secs: 6,
-            audio: true,
+            sound: Sound::Speech,
         },
     );
     let fake = FakeTranscribe::start(known_words()).await;

@@ -47,7 +47,7 @@ async fn an_analyzed_clip_is_edited_once_its_outputs_are_stored_and_its_source_i
             height: 180,
             fps: 30,
             secs: 2,
-            audio: true,
+            sound: Sound::Speech,
         },
     );
     let id = analyzed_clip(&backend, "EditMe", &src).await;

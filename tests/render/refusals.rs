@@ -8,33 +8,17 @@ use super::*;
 #[tokio::test]
 async fn a_silent_sound_track_is_kept_silent() {
     let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("quiet.mp4");
-    let ok = Command::new("ffmpeg")
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-        ])
-        .arg("testsrc2=size=320x180:rate=30:duration=2")
-        .args(["-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo", "-t", "2"])
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-        ])
-        .arg(&src)
-        .status()
-        .expect("ffmpeg (make setup)");
-    assert!(ok.success());
+    let src = make_source(
+        dir.path(),
+        "quiet.mp4",
+        Source {
+            width: 320,
+            height: 180,
+            fps: 30,
+            secs: 2,
+            sound: Sound::Silence,
+        },
+    );
     let out = render(
         &input(&src, None, LayoutKind::Blur),
         &config(),
@@ -63,7 +47,7 @@ async fn a_source_without_audio_or_a_corrupt_file_is_refused_with_a_clear_reason
             height: 90,
             fps: 10,
             secs: 1,
-            audio: false,
+            sound: Sound::Absent,
         },
     );
     let err = render(

@@ -18,7 +18,7 @@ async fn crop_and_split_layouts_a_portrait_source_and_blur_of_any_shape_fill_the
                     height,
                     fps: 30,
                     secs: 2,
-                    audio: true,
+                    sound: Sound::Speech,
                 },
             )
         });
@@ -30,7 +30,7 @@ async fn crop_and_split_layouts_a_portrait_source_and_blur_of_any_shape_fill_the
             height: 270,
             fps: 30,
             secs: 2,
-            audio: true,
+            sound: Sound::Speech,
         },
     );
     let tall = make_source(
@@ -41,7 +41,7 @@ async fn crop_and_split_layouts_a_portrait_source_and_blur_of_any_shape_fill_the
             height: 480,
             fps: 30,
             secs: 2,
-            audio: true,
+            sound: Sound::Speech,
         },
     );
     let cfg = config();
@@ -90,7 +90,7 @@ async fn a_high_frame_rate_source_is_capped_at_60_fps() {
             height: 180,
             fps: 120,
             secs: 1,
-            audio: true,
+            sound: Sound::Speech,
         },
     );
     let out = render(
@@ -122,7 +122,7 @@ async fn a_source_under_23_fps_is_raised_to_a_rate_the_platforms_accept() {
             height: 180,
             fps: 15,
             secs: 3,
-            audio: true,
+            sound: Sound::Speech,
         },
     );
     assert_eq!(stream(&ffprobe(&src), "video")["avg_frame_rate"], "15/1");
@@ -167,7 +167,7 @@ async fn a_4k_60_fps_source_becomes_a_1080x1920_short_at_60_fps() {
             height: 2160,
             fps: 60,
             secs: 2,
-            audio: true,
+            sound: Sound::Speech,
         },
     );
     let info = ffprobe(&src);

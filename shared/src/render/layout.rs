@@ -74,6 +74,36 @@ fn foreground_height(info: &MediaInfo) -> u32 {
     ((h / 2.0).round() as u32 * 2).clamp(2, HEIGHT)
 }
 
+/// How the blur layout fills the frame: the bands above and below the foreground (lines of
+/// the frame), and the rows of the small blurred background each is scaled up from (its top
+/// rows and its bottom rows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct BlurBands {
+    foreground: u32,
+    top: u32,
+    bottom: u32,
+    top_rows: u32,
+    bottom_rows: u32,
+}
+
+impl BlurBands {
+    fn around(foreground_height: u32) -> Self {
+        // The blur layout is only chosen for a source at least as wide as tall (a portrait one
+        // is scaled), so the foreground is at most as tall as the frame is wide, the 9:16 cut
+        // of its height fits its width, and each band has 420 lines or more.
+        let foreground = foreground_height.clamp(2, WIDTH);
+        let top = (HEIGHT - foreground) / 4 * 2;
+        let bottom = HEIGHT - foreground - top;
+        BlurBands {
+            foreground,
+            top,
+            bottom,
+            top_rows: top.div_ceil(BLUR_SHRINK),
+            bottom_rows: bottom.div_ceil(BLUR_SHRINK),
+        }
+    }
+}
+
 /// What the graph does to the frame rate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rate {
@@ -104,23 +134,19 @@ pub fn video_graph(
     };
     let mut graph = match layout {
         Layout::Blur { foreground_height } => {
-            // The blur layout is only chosen for a source at least as wide as tall (a portrait
-            // one is scaled), so the foreground is at most as tall as the frame is wide, the
-            // 9:16 cut of its height fits its width, and each band has 420 lines or more.
-            let fg = (*foreground_height).clamp(2, w);
-            let top = (h - fg) / 4 * 2;
-            let bottom = h - fg - top;
-            let (bw, bh) = (w / BLUR_SHRINK, h / BLUR_SHRINK);
-            // The rows of the small background each band is scaled up from: its top rows and
-            // its bottom rows.
-            let (top_rows, bottom_rows) = (top.div_ceil(BLUR_SHRINK), bottom.div_ceil(BLUR_SHRINK));
+            let b = BlurBands::around(*foreground_height);
+            let (fg, bw, bh) = (b.foreground, w / BLUR_SHRINK, h / BLUR_SHRINK);
             format!(
                 "{input}scale={w}:{fg}:flags=area,setsar=1,split=2[bg][fg];\
                  [bg]crop=trunc(ih*{w}/{h}/2)*2:ih,scale={bw}:{bh}:flags=fast_bilinear,boxblur=4:2,split=2[b1][b2];\
-                 [b1]crop={bw}:{top_rows}:0:0,scale={w}:{top}:flags=fast_bilinear,setsar=1[top];\
-                 [b2]crop={bw}:{bottom_rows}:0:{},scale={w}:{bottom}:flags=fast_bilinear,setsar=1[bot];\
+                 [b1]crop={bw}:{}:0:0,scale={w}:{}:flags=fast_bilinear,setsar=1[top];\
+                 [b2]crop={bw}:{}:0:{},scale={w}:{}:flags=fast_bilinear,setsar=1[bot];\
                  [top][fg][bot]vstack=inputs=3",
-                bh - bottom_rows
+                b.top_rows,
+                b.top,
+                b.bottom_rows,
+                bh - b.bottom_rows,
+                b.bottom
             )
         }
         Layout::Crop => {
@@ -257,7 +283,7 @@ mod tests {
 
     #[test]
     fn the_blur_bands_fill_the_frame_for_any_landscape_shape() {
-        for (w, h) in [
+        let shapes = [
             (1920, 1080),
             (1280, 720),
             (1440, 1080),
@@ -265,51 +291,35 @@ mod tests {
             (3840, 2160),
             (853, 480),
             (1000, 1000),
-        ] {
-            let Layout::Blur {
-                foreground_height: fg,
-            } = Layout::choose(
+        ];
+        for (w, h) in shapes {
+            let layout = Layout::choose(
                 LayoutKind::Blur,
                 SplitRegions::default(),
                 &info(w, h),
                 false,
-            )
-            else {
+            );
+            let Layout::Blur { foreground_height } = layout else {
                 panic!("{w}x{h} is not given the blur layout");
             };
-            assert!(fg % 2 == 0 && fg <= WIDTH, "{w}x{h}: foreground {fg}");
-            let g = video_graph(
-                &Layout::Blur {
-                    foreground_height: fg,
-                },
-                Rate::Keep,
-                None,
-            )
-            .unwrap();
-            let height = |label: &str| -> u32 {
-                let at = g.find(&format!("[{label}]crop=")).unwrap();
-                let part = &g[at..];
-                let scale = &part[part.find(",scale=1080:").unwrap() + 12..];
-                scale[..scale.find(':').unwrap()].parse().unwrap()
-            };
-            let (top, bottom) = (height("b1"), height("b2"));
-            assert_eq!(top + fg + bottom, HEIGHT, "{w}x{h}: {g}");
-            assert!(top % 2 == 0 && bottom % 2 == 0, "{w}x{h}: {g}");
-            // Each band is scaled up from rows of the 240-row background that exist.
-            let rows = |label: &str| -> (u32, u32) {
-                let at = g.find(&format!("[{label}]crop=135:")).unwrap() + label.len() + 11;
-                let f: Vec<u32> = g[at..]
-                    .split(',')
-                    .next()
-                    .unwrap()
-                    .split(':')
-                    .map(|x| x.parse().unwrap())
-                    .collect();
-                (f[0], f[2])
-            };
-            let ((tr, ty), (br, by)) = (rows("b1"), rows("b2"));
-            assert!(ty == 0 && tr * 8 >= top, "{w}x{h}: {g}");
-            assert!(by + br == 240 && br * 8 >= bottom, "{w}x{h}: {g}");
+            let b = BlurBands::around(foreground_height);
+            assert_eq!(b.foreground, foreground_height, "{w}x{h}");
+            assert_eq!(b.top + b.foreground + b.bottom, HEIGHT, "{w}x{h}: {b:?}");
+            assert!(
+                [b.foreground, b.top, b.bottom].iter().all(|x| x % 2 == 0),
+                "{w}x{h}: {b:?}"
+            );
+            // Each band is scaled up from rows of the 240-row background that exist, enough
+            // of them to cover it.
+            let bh = HEIGHT / BLUR_SHRINK;
+            assert!(
+                b.top_rows * BLUR_SHRINK >= b.top && b.top_rows <= bh,
+                "{w}x{h}: {b:?}"
+            );
+            assert!(
+                b.bottom_rows * BLUR_SHRINK >= b.bottom && b.bottom_rows <= bh,
+                "{w}x{h}: {b:?}"
+            );
         }
     }
 
