@@ -196,3 +196,55 @@ async fn a_4k_60_fps_source_becomes_a_1080x1920_short_at_60_fps() {
     );
     assert!(out.report.captions > 0, "the words became captions");
 }
+
+/// Constant quality spends what a busy picture asks for; `max_video_kbps` holds the short
+/// under a platform's bit-rate limit whatever the picture. The same source rendered without a
+/// low ceiling is well over it, so the ceiling is what held the capped render down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_video_bit_rate_stays_under_the_configured_ceiling() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = make_source(
+        dir.path(),
+        "busy.mp4",
+        Source {
+            width: 1280,
+            height: 720,
+            fps: 30,
+            secs: 4,
+            sound: Sound::Speech,
+        },
+    );
+    let kbps = |short: &Path| num(&stream(&ffprobe(short), "video")["bit_rate"]) / 1000.0;
+    let free = render(
+        &input(&src, None, LayoutKind::Blur),
+        &config(),
+        &NoCaptions,
+        &dir.path().join("free"),
+    )
+    .await
+    .expect("render at the default ceiling");
+    let ceiling = 600;
+    let capped = render(
+        &input(&src, None, LayoutKind::Blur),
+        &RenderConfig {
+            max_video_kbps: ceiling,
+            ..config()
+        },
+        &NoCaptions,
+        &dir.path().join("capped"),
+    )
+    .await
+    .expect("render under a low ceiling");
+    let (free, capped) = (kbps(&free.short), kbps(&capped.short));
+    assert!(
+        free > 2.0 * f64::from(ceiling),
+        "the picture must ask for more than the ceiling for this test to mean anything: {free} kb/s"
+    );
+    // The encoder may start with its one-second buffer 90 % full: over 4 s, that is at most
+    // 0.9 / 4 of the rate on top of it.
+    let allowed = f64::from(ceiling) * (1.0 + 0.9 / 4.0);
+    assert!(
+        capped <= allowed,
+        "{capped} kb/s over a {ceiling} kb/s ceiling (at most {allowed} with the buffer)"
+    );
+}

@@ -4,8 +4,9 @@
 //! transcription. The picture and the sound are encoded apart so that the job can
 //! run them side by side; the mux only copies them.
 //!
-//! Output: H.264 High, closed GOPs of two seconds, yuv420p; AAC-LC stereo at 48 kHz; the index
-//! at the front (`+faststart`) so platforms can start reading before the end arrives.
+//! Output: H.264 High, closed GOPs of two seconds, yuv420p, at constant quality under a bit-rate
+//! ceiling (`render.max_video_kbps`); AAC-LC stereo at 48 kHz; the index at the front
+//! (`+faststart`) so platforms can start reading before the end arrives.
 
 use std::path::Path;
 use std::time::Duration;
@@ -134,6 +135,15 @@ pub async fn encode(
             args.push(quality);
         }
     }
+    // The ceiling: a one-second buffer at the configured rate (VBV for x264, the same
+    // options for NVENC).
+    let max_rate = format!("{}k", cfg.max_video_kbps);
+    args.extend([
+        "-maxrate".into(),
+        max_rate.clone(),
+        "-bufsize".into(),
+        max_rate,
+    ]);
     args.extend(strings(&["-profile:v", "high", "-flags", "+cgop", "-g"]));
     args.extend([
         gop.to_string(),
