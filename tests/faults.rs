@@ -6,11 +6,12 @@
 //! `hilite serve` process (SIGKILL, a full disk) are in `cli/tests/e2e_serve.rs`.
 
 /// One `#[tokio::test]` per backend for each listed body, like `harness::on_both_backends!`,
-/// with queues that dead-letter after [`MAX_RECEIVES`] receives instead of 3: a publish that
-/// waits (a platform still processing, a rate limit, another worker's lease) uses up one
-/// receive per wait today, so with 3 a faulty run dead-letters posts for that reason alone.
-/// That bug is shown by `apis::waits_*` on the production value; these tests check their own
-/// fault paths.
+/// with queues that dead-letter after [`MAX_RECEIVES`] receives instead of the template's 3:
+/// each injected failure (a 5xx, a timeout, a dropped connection) is one failed receive of the
+/// message it hits, and a schedule may hit one message more than three times. These tests
+/// check that faults lose nothing and post nothing twice; dead-lettering is tested on the
+/// production value by `contract::queue` and `worker`, and `apis::waits_*` shows that waits
+/// (a platform still processing, a rate limit, another worker's lease) use up no receive.
 macro_rules! on_both_backends_with_room {
     ($($body:ident),* $(,)?) => {
         mod embedded {

@@ -42,7 +42,11 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(anyhow::anyhow!("cannot start the async runtime: {e}")),
     };
-    match runtime.block_on(run(cli)) {
+    let outcome = runtime.block_on(run(cli));
+    // The runtime first: its tasks drop their temporary files before their folder goes.
+    drop(runtime);
+    hilite::scratch::remove();
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(e),
     }

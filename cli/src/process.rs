@@ -48,10 +48,8 @@ struct Chosen {
 pub async fn process(config: &Config, ports: &Ports, args: ProcessArgs) -> anyhow::Result<String> {
     let transcriber = transcribe::from_config(&config.transcribe)
         .context("cannot build the transcriber ([transcribe])")?;
-    let work = tempfile::Builder::new()
-        .prefix("hilite-process-")
-        .tempdir()
-        .context("cannot create a temporary folder")?;
+    let work =
+        hilite::scratch::folder("hilite-process-").context("cannot create a temporary folder")?;
     let path = Path::new(&args.input);
     let mut input = RenderInput {
         source: path.to_path_buf(),

@@ -43,6 +43,12 @@ pub async fn run(config: Config, ports: Ports, args: ServeArgs) -> anyhow::Resul
         }
         BackendKind::Aws => None,
     };
+    // Made now rather than by the first stage: what killed servers left in $TMPDIR is removed
+    // at start, and an unusable $TMPDIR is an error before any clip is taken.
+    let scratch = hilite::scratch::dir().context(
+        "cannot make a scratch folder in the temporary folder (set TMPDIR to a writable one)",
+    )?;
+    tracing::info!(dir = %scratch.display(), "scratch folder for work files");
     let media = match config.backend {
         BackendKind::Local => Some(Arc::new(
             FsMediaStore::open(

@@ -85,6 +85,18 @@ async fn sigkill_run(before_plan: usize, while_posting: usize) {
     }
     world.wait_settled(PHASE).await;
     world.verdict().await;
+    // What each killed server had in its scratch folder (a clip on its way to a platform, a
+    // render's work files) was removed by the next one to start: one folder is left, the
+    // running server's.
+    let scratch: Vec<_> = std::fs::read_dir(world.site.tmp_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        scratch.len() == 1 && scratch[0].starts_with("hilite-work-"),
+        "after {} kills, the temporary folder holds {scratch:?}",
+        before_plan + while_posting
+    );
     drop(server);
 }
 

@@ -16,6 +16,7 @@ pub mod queue;
 pub mod render;
 #[cfg(feature = "aws")]
 pub mod schedules;
+pub mod scratch;
 #[cfg(feature = "aws")]
 pub mod secrets;
 pub mod store;

@@ -48,6 +48,7 @@ impl LocalSite {
             ..Config::default()
         };
         config.local.data_dir = dir.path().join("data");
+        std::fs::create_dir(dir.path().join("tmp")).expect("the site's TMPDIR");
         config.server.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         // Nothing under test reaches the real Twitch: a closed loopback port refuses at once.
         config.twitch.api_base = CLOSED_PORT_URL.parse().expect("url");
@@ -75,6 +76,12 @@ impl LocalSite {
 
     pub fn path(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// The `TMPDIR` of this site's `hilite` processes: their scratch folders, and nothing of
+    /// other tests'.
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.dir.path().join("tmp")
     }
 
     /// Environment that points a `hilite` process at this site, whatever its config file says.
@@ -151,6 +158,7 @@ impl<'a> Hilite<'a> {
             cmd.env_remove(k);
         }
         cmd.env_remove("RUST_LOG");
+        cmd.env("TMPDIR", self.site.tmp_dir());
         cmd.envs(self.site.env());
         cmd
     }

@@ -17,6 +17,33 @@ pub mod http;
 #[cfg(feature = "aws")]
 pub mod s3;
 
+/// A file being written before it is renamed into place: removed when dropped unless
+/// [`keep`](Self::keep) was called, so a failed or cancelled transfer leaves nothing behind.
+pub(crate) struct PartialFile {
+    pub(crate) path: std::path::PathBuf,
+    kept: bool,
+}
+
+impl PartialFile {
+    pub(crate) fn new(path: std::path::PathBuf) -> Self {
+        Self { path, kept: false }
+    }
+
+    /// The file was renamed into place: nothing to remove.
+    pub(crate) fn keep(&mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for PartialFile {
+    fn drop(&mut self) {
+        if !self.kept {
+            // Best effort: the file is ours, named uniquely, and worthless once abandoned.
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum MediaError {
     #[error("media {0} not found")]

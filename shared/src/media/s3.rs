@@ -7,7 +7,7 @@
 //!
 //! It does not create the bucket or set lifecycle rules (`infra/template.yaml` does).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -21,7 +21,7 @@ use futures::{StreamExt, TryStreamExt};
 use tokio::io::AsyncWriteExt;
 use url::Url;
 
-use super::{MediaError, MediaStore};
+use super::{MediaError, MediaStore, PartialFile};
 use crate::domain::MediaKey;
 
 /// Files up to this size go up in one PutObject; larger ones in parts of this size.
@@ -59,21 +59,6 @@ fn local(path: &Path) -> impl FnOnce(std::io::Error) -> MediaError + '_ {
 /// more than [`MAX_PARTS`] parts.
 fn part_size(size: u64) -> u64 {
     PART_SIZE.max(size.div_ceil(MAX_PARTS))
-}
-
-/// Removes the temporary download unless it was renamed into place.
-struct TempFile {
-    path: PathBuf,
-    kept: bool,
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        if !self.kept {
-            // Best effort: the file is ours, named uniquely, and worthless once abandoned.
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
 }
 
 impl S3MediaStore {
@@ -260,10 +245,8 @@ impl MediaStore for S3MediaStore {
             .file_name()
             .map(|n| n.to_string_lossy())
             .unwrap_or_default();
-        let mut temp = TempFile {
-            path: path.with_file_name(format!(".{name}.{}.part", uuid::Uuid::new_v4())),
-            kept: false,
-        };
+        let mut temp =
+            PartialFile::new(path.with_file_name(format!(".{name}.{}.part", uuid::Uuid::new_v4())));
         let mut file = tokio::fs::File::create(&temp.path)
             .await
             .map_err(local(&temp.path))?;
@@ -282,7 +265,7 @@ impl MediaStore for S3MediaStore {
         tokio::fs::rename(&temp.path, path)
             .await
             .map_err(local(path))?;
-        temp.kept = true;
+        temp.keep();
         Ok(written)
     }
 

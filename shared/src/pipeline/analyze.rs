@@ -122,10 +122,7 @@ async fn measure(
                 .into(),
         )
     })?;
-    let file = tempfile::Builder::new()
-        .prefix("hilite-analyze-")
-        .suffix(".mp4")
-        .tempfile()
+    let file = crate::scratch::file("hilite-analyze-", ".mp4")
         .map_err(|e| StageError::Retryable(format!("cannot create a temporary file: {e}")))?;
     ports
         .media

@@ -318,11 +318,7 @@ async fn store_batch(
 /// The lines as gzip-compressed JSON lines in a temporary file.
 fn gzip_lines(lines: &[ChatLine]) -> Result<tempfile::NamedTempFile, String> {
     let fail = |e: std::io::Error| format!("cannot write a chat log file: {e}");
-    let file = tempfile::Builder::new()
-        .prefix("hilite-chat-")
-        .suffix(".jsonl.gz")
-        .tempfile()
-        .map_err(fail)?;
+    let file = crate::scratch::file("hilite-chat-", ".jsonl.gz").map_err(fail)?;
     let mut gz = flate2::write::GzEncoder::new(
         std::io::BufWriter::new(file.as_file()),
         flate2::Compression::default(),

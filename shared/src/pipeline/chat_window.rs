@@ -106,9 +106,7 @@ async fn fetch(
         key: key.to_string(),
         problem,
     };
-    let file = tempfile::Builder::new()
-        .prefix("hilite-chat-read-")
-        .tempfile()
+    let file = crate::scratch::file("hilite-chat-read-", "")
         .map_err(|e| corrupt(format!("cannot create a temporary file: {e}")))?;
     ports.media.get_to_file(key, file.path()).await?;
     tokio::task::spawn_blocking(move || gunzip_lines(file))

@@ -115,10 +115,7 @@ async fn fetch(
         }
     };
 
-    let file = tempfile::Builder::new()
-        .prefix("hilite-clip-")
-        .suffix(".mp4")
-        .tempfile()
+    let file = crate::scratch::file("hilite-clip-", ".mp4")
         .map_err(|e| StageError::Retryable(format!("cannot create a temporary file: {e}")))?;
     let bytes = fetcher
         .fetch_to(&url, file.path())

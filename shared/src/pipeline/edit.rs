@@ -96,10 +96,7 @@ pub async fn edit(ports: &Ports, editor: &Editor, msg: &ClipMessage) -> Result<(
     })?;
     let _slot = editor.slots.acquire().await.map_err(retry)?;
     let outcome = async {
-        let work = tempfile::Builder::new()
-            .prefix("hilite-edit-")
-            .tempdir()
-            .map_err(retry)?;
+        let work = crate::scratch::folder("hilite-edit-").map_err(retry)?;
         let login = broadcaster_login(ports, &clip).await?;
         let (keys, transcript) = render_and_store(
             ports,

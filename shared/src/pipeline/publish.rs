@@ -245,11 +245,7 @@ async fn post(
             platform,
             message: "the clip has no rendered short".into(),
         })?;
-    let file = tempfile::Builder::new()
-        .prefix("hilite-post-")
-        .suffix(".mp4")
-        .tempfile()
-        .map_err(|e| local(&e))?;
+    let file = crate::scratch::file("hilite-post-", ".mp4").map_err(|e| local(&e))?;
     let size = ports
         .media
         .get_to_file(&short, file.path())

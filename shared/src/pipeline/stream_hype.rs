@@ -131,11 +131,7 @@ async fn store(
         messages: hype.messages,
         signal: hype.signal.iter().map(|&v| v as f32).collect(),
     };
-    let file = tempfile::Builder::new()
-        .prefix("hilite-hype-")
-        .suffix(".json.gz")
-        .tempfile()
-        .map_err(retry)?;
+    let file = crate::scratch::file("hilite-hype-", ".json.gz").map_err(retry)?;
     {
         let mut gz = flate2::write::GzEncoder::new(
             std::io::BufWriter::new(file.as_file()),
@@ -159,10 +155,7 @@ pub async fn load(ports: &Ports, clip: &Clip) -> Result<Option<ChatHype>, StageE
         return Ok(None);
     };
     let key = key(&clip.broadcaster_id, vod.as_str())?;
-    let file = tempfile::Builder::new()
-        .prefix("hilite-hype-")
-        .tempfile()
-        .map_err(retry)?;
+    let file = crate::scratch::file("hilite-hype-", "").map_err(retry)?;
     match ports.media.get_to_file(&key, file.path()).await {
         Ok(_) => {}
         Err(MediaError::NotFound(_)) => return Ok(None),

@@ -97,9 +97,7 @@ pub async fn render(
     tokio::fs::create_dir_all(out_dir)
         .await
         .map_err(|e| RenderError::io(out_dir, e))?;
-    let work = tempfile::Builder::new()
-        .prefix("hilite-render-")
-        .tempdir()
+    let work = crate::scratch::folder("hilite-render-")
         .map_err(|e| RenderError::io(Path::new("temporary folder"), e))?;
     let timings = Mutex::new(BTreeMap::new());
 

@@ -44,15 +44,17 @@ async fn main() -> ExitCode {
         }
     };
     let editor = Editor::from_config(&config);
-    match edit(
+    let outcome = edit(
         &ports,
         &editor,
         &ClipMessage {
             clip_id: clip_id.clone(),
         },
     )
-    .await
-    {
+    .await;
+    // The job's work files went with its step; this removes the folder they were in.
+    hilite::scratch::remove();
+    match outcome {
         Ok(()) => {
             tracing::info!(clip = %clip_id, "edit job done");
             ExitCode::SUCCESS

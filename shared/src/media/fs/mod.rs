@@ -21,7 +21,7 @@ use tokio::fs::{File, OpenOptions};
 use tokio::io::{AsyncWriteExt, BufReader};
 use url::Url;
 
-use super::{MediaError, MediaStore};
+use super::{MediaError, MediaStore, PartialFile};
 use crate::clock::Clock;
 use crate::domain::MediaKey;
 use crate::store::local_vault::key_file::{load_or_create_key, KEY_LEN};
@@ -114,7 +114,7 @@ fn local_file(path: &Path) -> impl FnOnce(std::io::Error) -> MediaError + '_ {
 }
 
 /// Stream `src` into a temporary file beside `dest`, flush it to disk and rename it over
-/// `dest`. The temporary file is removed on any failure.
+/// `dest`. The temporary file is removed on any failure, and when the copy is dropped half-way.
 async fn write_atomically(src: File, src_path: &Path, dest: &Path) -> Result<u64, MediaError> {
     let dir = match dest.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
@@ -124,14 +124,16 @@ async fn write_atomically(src: File, src_path: &Path, dest: &Path) -> Result<u64
         .file_name()
         .map(|n| n.to_string_lossy())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.partial", uuid::Uuid::new_v4()));
+    let mut partial =
+        PartialFile::new(dir.join(format!(".{name}.{}.partial", uuid::Uuid::new_v4())));
+    let tmp = &partial.path;
     let copied = async {
         let mut out = OpenOptions::new()
             .write(true)
             .create_new(true)
-            .open(&tmp)
+            .open(tmp)
             .await
-            .map_err(local_file(&tmp))?;
+            .map_err(local_file(tmp))?;
         let mut reader = BufReader::with_capacity(COPY_BUFFER_BYTES, src);
         let copy_error = |source| MediaError::LocalFile {
             path: format!("{} (copying from {})", dest.display(), src_path.display()),
@@ -140,29 +142,22 @@ async fn write_atomically(src: File, src_path: &Path, dest: &Path) -> Result<u64
         let n = tokio::io::copy_buf(&mut reader, &mut out)
             .await
             .map_err(copy_error)?;
-        out.flush().await.map_err(local_file(&tmp))?;
-        out.sync_all().await.map_err(local_file(&tmp))?;
+        out.flush().await.map_err(local_file(tmp))?;
+        out.sync_all().await.map_err(local_file(tmp))?;
         drop(out);
-        tokio::fs::rename(&tmp, dest)
+        tokio::fs::rename(tmp, dest)
             .await
             .map_err(local_file(dest))?;
         Ok(n)
     }
-    .await;
-    match copied {
-        Ok(n) => {
-            // Make the rename itself durable; not every file system can sync a folder, and the
-            // file is complete either way, so a failure here is only worth a debug line.
-            if let Err(e) = sync_dir(&dir).await {
-                tracing::debug!(dir = %dir.display(), error = %e, "could not sync the folder");
-            }
-            Ok(n)
-        }
-        Err(e) => {
-            let _ = tokio::fs::remove_file(&tmp).await;
-            Err(e)
-        }
+    .await?;
+    partial.keep();
+    // Make the rename itself durable; not every file system can sync a folder, and the file is
+    // complete either way, so a failure here is only worth a debug line.
+    if let Err(e) = sync_dir(&dir).await {
+        tracing::debug!(dir = %dir.display(), error = %e, "could not sync the folder");
     }
+    Ok(copied)
 }
 
 async fn sync_dir(dir: &Path) -> std::io::Result<()> {

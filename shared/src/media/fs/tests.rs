@@ -98,6 +98,63 @@ async fn a_stored_file_comes_back_to_any_path_and_replaces_what_was_there() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
+/// A step cancelled mid-transfer (its future dropped: a timeout, a shutdown) must not leave
+/// its half-written copy beside the media. The source is a FIFO whose writer sends 64 KiB and
+/// then waits, so the copy is caught with part of the file written and more to come.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_dropped_half_way_leaves_no_partial_file_and_stores_nothing() {
+    use std::io::Write;
+    const SENT: u64 = 64 * 1024;
+    let f = fixture("http://127.0.0.1:8080/");
+    let fifo = f.dir.path().join("source.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success(), "mkfifo");
+    let (finish, finished) = std::sync::mpsc::channel::<()>();
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            let mut w = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+            w.write_all(&[7u8; SENT as usize]).unwrap();
+            let _ = finished.recv();
+        })
+    };
+    let partials = |dir: &Path| -> Vec<PathBuf> {
+        files_under(dir)
+            .into_iter()
+            .filter(|p| p.to_string_lossy().ends_with(".partial"))
+            .collect()
+    };
+    let k = key("raw/Clip1/source.mp4");
+    let mut put = Box::pin(f.store.put_file(&k, &fifo, "video/mp4"));
+    let started = std::time::Instant::now();
+    loop {
+        tokio::select! {
+            r = &mut put => panic!("the transfer ended with its source still open: {r:?}"),
+            _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+        }
+        let written = partials(f.dir.path())
+            .iter()
+            .any(|p| std::fs::metadata(p).is_ok_and(|m| m.len() == SENT));
+        if written {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the copy never wrote what was sent"
+        );
+    }
+
+    drop(put);
+
+    assert_eq!(partials(f.dir.path()), Vec::<PathBuf>::new());
+    assert_eq!(f.store.size(&k).await.unwrap(), None);
+    finish.send(()).unwrap();
+    writer.join().unwrap();
+}
+
 #[tokio::test]
 async fn a_missing_key_is_not_found_and_deleting_it_is_fine() {
     let f = fixture("http://127.0.0.1:8080/");
