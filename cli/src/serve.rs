@@ -50,15 +50,27 @@ pub async fn run(config: Config, ports: Ports, args: ServeArgs) -> anyhow::Resul
     )?;
     tracing::info!(dir = %scratch.display(), "scratch folder for work files");
     let media = match config.backend {
-        BackendKind::Local => Some(Arc::new(
-            FsMediaStore::open(
+        BackendKind::Local => {
+            let media = FsMediaStore::open(
                 &config.local.media_dir(),
                 &config.local.media_signing_key_path(),
                 config.server.public_url.clone(),
                 ports.clock.clone(),
             )
-            .context("cannot open the media folder for serving")?,
-        )),
+            .context("cannot open the media folder for serving")?;
+            // This server holds the data folder's lock and no worker runs yet: a half-written
+            // copy there is a killed server's.
+            let removed = media
+                .remove_partial_files()
+                .context("cannot clear half-written files from the media folder")?;
+            if removed > 0 {
+                tracing::info!(
+                    files = removed,
+                    "removed half-written media files that a stopped server left"
+                );
+            }
+            Some(Arc::new(media))
+        }
         BackendKind::Aws => None,
     };
     let tls = match (&args.tls_cert, &args.tls_key) {

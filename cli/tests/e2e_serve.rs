@@ -97,6 +97,12 @@ async fn sigkill_run(before_plan: usize, while_posting: usize) {
         "after {} kills, the temporary folder holds {scratch:?}",
         before_plan + while_posting
     );
+    // And what they were writing into the media folder was removed by the next server.
+    let partial = half_written(&world.site.config.local.media_dir());
+    assert!(
+        partial.is_empty(),
+        "half-written media files left: {partial:?}"
+    );
     drop(server);
 }
 
@@ -170,4 +176,21 @@ exec unshare -rm sh -c '
     harness::e2e::scenario::verdict(&world.ports, &world.fakes, &listing, "embedded/full-disk")
         .await;
     drop(server);
+}
+
+/// The `.NAME.UUID.partial` files under `dir`, at any depth.
+fn half_written(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(half_written(&path));
+        } else if path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().ends_with(".partial"))
+        {
+            found.push(path);
+        }
+    }
+    found
 }

@@ -336,3 +336,50 @@ async fn a_second_serve_on_the_same_data_refuses_to_start_while_the_first_runs()
     again.signal(libc::SIGTERM);
     assert!(again.wait_for_exit(EXIT_LIMIT).is_some());
 }
+
+/// What killed processes left is cleared when a server starts, and only that: a scratch folder
+/// whose lock is free (its process is gone) and half-written media copies go; the scratch
+/// folder of a process still running (its lock held) stays. The server removes its own
+/// scratch folder when it stops.
+#[tokio::test]
+async fn a_starting_server_clears_what_killed_processes_left_and_nothing_in_use() {
+    let site = LocalSite::new();
+    let tmp = site.tmp_dir();
+    let scratch = |name: &str| {
+        let dir = tmp.join(name);
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("hilite-post-abc.mp4"), vec![0u8; 4096]).unwrap();
+        std::fs::File::create(dir.join("lock")).unwrap()
+    };
+    drop(scratch("hilite-work-dead01"));
+    let running = scratch("hilite-work-alive1");
+    running.try_lock().unwrap();
+    let media = site.config.local.media_dir().join("raw/Clip1");
+    std::fs::create_dir_all(&media).unwrap();
+    let stored = media.join("source.mp4");
+    std::fs::write(&stored, b"a whole clip").unwrap();
+    let half = media.join(".source.mp4.0b3c6f1e-2a4d-4c8e-9f10-1a2b3c4d5e6f.partial");
+    std::fs::write(&half, b"half a cl").unwrap();
+
+    let mut server = Hilite::new(BIN, &site).serve(&[]);
+
+    assert!(!tmp.join("hilite-work-dead01").exists(), "{}", server.log());
+    assert!(tmp.join("hilite-work-alive1/hilite-post-abc.mp4").is_file());
+    assert!(!half.exists(), "{}", server.log());
+    assert_eq!(std::fs::read(&stored).unwrap(), b"a whole clip");
+    let own: Vec<_> = std::fs::read_dir(&tmp)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "hilite-work-alive1")
+        .collect();
+    assert!(
+        own.len() == 1 && own[0].starts_with("hilite-work-"),
+        "{own:?}"
+    );
+
+    server.signal(libc::SIGTERM);
+    let exit = server.wait_for_exit(EXIT_LIMIT).expect("stops on SIGTERM");
+    assert!(exit.success(), "{}", server.log());
+    assert!(!tmp.join(&own[0]).exists(), "its own folder goes at exit");
+    assert!(tmp.join("hilite-work-alive1").is_dir());
+}

@@ -74,6 +74,33 @@ impl FsMediaStore {
         })
     }
 
+    /// Remove the half-written copies (`.NAME.UUID.partial`) that a killed process left beside
+    /// the media, and return how many. Only for the process that holds the data folder's lock
+    /// (`hilite serve`), before its first transfer: nothing else writes into the folder then,
+    /// so every such file is abandoned. Links are not followed.
+    pub fn remove_partial_files(&self) -> std::io::Result<usize> {
+        fn walk(dir: &Path, removed: &mut usize) -> std::io::Result<()> {
+            for entry in std::fs::read_dir(dir)? {
+                let entry = entry?;
+                let kind = entry.file_type()?;
+                let path = entry.path();
+                if kind.is_dir() {
+                    walk(&path, removed)?;
+                } else if kind.is_file() && is_partial(&entry.file_name().to_string_lossy()) {
+                    match std::fs::remove_file(&path) {
+                        Ok(()) => *removed += 1,
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            Ok(())
+        }
+        let mut removed = 0;
+        walk(&self.root, &mut removed)?;
+        Ok(removed)
+    }
+
     /// The file that holds `key`, built segment by segment under the root (a `MediaKey` has
     /// no empty, `.` or `..` segment, so the result is always inside the root).
     pub fn path_of(&self, key: &MediaKey) -> PathBuf {
@@ -113,6 +140,17 @@ fn local_file(path: &Path) -> impl FnOnce(std::io::Error) -> MediaError + '_ {
     }
 }
 
+/// The name [`write_atomically`] gives its temporary file: `.NAME.UUID.partial`.
+fn partial_name(name: &str) -> String {
+    format!(".{name}.{}{PARTIAL}", uuid::Uuid::new_v4())
+}
+
+const PARTIAL: &str = ".partial";
+
+fn is_partial(file_name: &str) -> bool {
+    file_name.starts_with('.') && file_name.ends_with(PARTIAL)
+}
+
 /// Stream `src` into a temporary file beside `dest`, flush it to disk and rename it over
 /// `dest`. The temporary file is removed on any failure, and when the copy is dropped half-way.
 async fn write_atomically(src: File, src_path: &Path, dest: &Path) -> Result<u64, MediaError> {
@@ -124,8 +162,7 @@ async fn write_atomically(src: File, src_path: &Path, dest: &Path) -> Result<u64
         .file_name()
         .map(|n| n.to_string_lossy())
         .unwrap_or_default();
-    let mut partial =
-        PartialFile::new(dir.join(format!(".{name}.{}.partial", uuid::Uuid::new_v4())));
+    let mut partial = PartialFile::new(dir.join(partial_name(&name)));
     let tmp = &partial.path;
     let copied = async {
         let mut out = OpenOptions::new()

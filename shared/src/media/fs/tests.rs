@@ -156,6 +156,43 @@ async fn a_transfer_dropped_half_way_leaves_no_partial_file_and_stores_nothing()
 }
 
 #[tokio::test]
+async fn half_written_copies_are_cleared_and_nothing_else() {
+    let f = fixture("http://127.0.0.1:8080/");
+    let root = f.dir.path().join("media");
+    let src = f.dir.path().join("in.mp4");
+    std::fs::write(&src, b"stored").unwrap();
+    let k = key("raw/Clip1/source.mp4");
+    f.store.put_file(&k, &src, "video/mp4").await.unwrap();
+    // What killed transfers leave, at two depths; and files that only look alike.
+    let left = [
+        root.join("raw/Clip1").join(partial_name("source.mp4")),
+        root.join("shorts/Clip2").join(partial_name("short.mp4")),
+    ];
+    let kept = [
+        root.join("raw/Clip1/notes.partial"),
+        root.join("raw/Clip1/.hidden"),
+    ];
+    for p in left.iter().chain(&kept) {
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, b"half").unwrap();
+    }
+    // A link to a folder outside, holding a name like a partial copy: not followed.
+    let outside = f.dir.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    let bait = outside.join(partial_name("x.mp4"));
+    std::fs::write(&bait, b"not ours").unwrap();
+    std::os::unix::fs::symlink(&outside, root.join("raw/link")).unwrap();
+
+    assert_eq!(f.store.remove_partial_files().unwrap(), 2);
+
+    assert!(left.iter().all(|p| !p.exists()));
+    assert!(kept.iter().all(|p| p.is_file()));
+    assert!(bait.is_file());
+    assert_eq!(f.store.size(&k).await.unwrap(), Some(6));
+    assert_eq!(f.store.remove_partial_files().unwrap(), 0);
+}
+
+#[tokio::test]
 async fn a_missing_key_is_not_found_and_deleting_it_is_fine() {
     let f = fixture("http://127.0.0.1:8080/");
     let k = key("raw/Nothing/source.mp4");
