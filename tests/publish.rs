@@ -39,7 +39,7 @@ const TT_SCALE: u64 = 64;
 async fn video(portrait: bool) -> std::path::PathBuf {
     static DIR: OnceCell<tempfile::TempDir> = OnceCell::const_new();
     let dir = DIR
-        .get_or_init(|| async { tempfile::tempdir().expect("dir") })
+        .get_or_init(|| async { hilite::scratch::folder("test-videos-").expect("dir") })
         .await;
     static MAKING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     let _one_at_a_time = MAKING.lock().await;

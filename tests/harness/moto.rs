@@ -51,7 +51,11 @@ fn start() -> SocketAddr {
     };
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let bin = binary();
-    let log = std::env::temp_dir().join(format!("hilite-moto-{port}.log"));
+    // In the process's scratch folder: kept while the tests run, removed by a later HiLite
+    // process once this one has ended, so runs do not pile logs up in $TMPDIR.
+    let log = hilite::scratch::dir()
+        .expect("a scratch folder for the moto_server log")
+        .join(format!("moto-{port}.log"));
     let (tx, rx) = mpsc::channel();
     {
         let (bin, log) = (bin.clone(), log.clone());

@@ -26,7 +26,12 @@ pub struct FfmpegWrapper {
 pub fn ffmpeg_wrapper() -> &'static FfmpegWrapper {
     static W: OnceLock<FfmpegWrapper> = OnceLock::new();
     W.get_or_init(|| {
-        let w = FfmpegWrapper::install(tempfile::tempdir().expect("wrapper dir").keep());
+        let w = FfmpegWrapper::install(
+            // For the life of the process (a later HiLite process removes it).
+            hilite::scratch::folder("ffmpeg-wrapper-")
+                .expect("wrapper dir")
+                .keep(),
+        );
         let path = std::env::var("PATH").unwrap_or_default();
         // Set once, before any render of this process: Rust's own env access is locked, and
         // the pipeline reads PATH only when it spawns ffmpeg.
