@@ -17,6 +17,10 @@ Configuration: every key, with its default and what it does, is in the sample fi
 by an environment variable named HILITE_<SECTION>__<KEY>, e.g. HILITE_LOCAL__DATA_DIR=/srv/hilite
 or HILITE_SERVER__LISTEN=0.0.0.0:8080; the environment wins over the file.
 
+Work files (clips on their way, renders) go in $TMPDIR/hilite-work-* (/tmp when TMPDIR is
+unset), one folder per process; give it room for a few clips. What a killed process left there
+is removed by the next one to start.
+
 Exit status: 0 on success, 1 when a command fails (one line on stderr says why), 2 for a
 command line clap cannot parse.";
 
