@@ -59,15 +59,18 @@ pub async fn run(config: Config, ports: Ports, args: ServeArgs) -> anyhow::Resul
             )
             .context("cannot open the media folder for serving")?;
             // This server holds the data folder's lock and no worker runs yet: a half-written
-            // copy there is a killed server's.
-            let removed = media
-                .remove_partial_files()
-                .context("cannot clear half-written files from the media folder")?;
-            if removed > 0 {
-                tracing::info!(
+            // copy there is a killed server's. Failing to clear one only wastes space: the
+            // server starts anyway.
+            match media.remove_partial_files() {
+                Ok(0) => {}
+                Ok(removed) => tracing::info!(
                     files = removed,
                     "removed half-written media files that a stopped server left"
-                );
+                ),
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    "cannot clear half-written files from the media folder; starting anyway"
+                ),
             }
             Some(Arc::new(media))
         }

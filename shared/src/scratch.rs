@@ -12,8 +12,9 @@
 //! in `$TMPDIR` whose lock it can take: those of processes that are gone. Folders of running
 //! processes stay locked and are left alone.
 //!
-//! Written here, not taken from a crate: `tempfile` removes on drop only, and no crate we
-//! found sweeps what dead processes left; the lock is the standard library's (`File::try_lock`).
+//! Written here, on top of `tempfile`: it removes on drop only, which a killed process never
+//! reaches. Telling a dead process's folder from a live one's takes only the lock, which is the
+//! standard library's (`File::try_lock`).
 
 use std::fs::File;
 use std::io;
