@@ -19,7 +19,7 @@ or HILITE_SERVER__LISTEN=0.0.0.0:8080; the environment wins over the file.
 
 Work files (clips on their way, renders) go in $TMPDIR/hilite-work-* (/tmp when TMPDIR is
 unset), one folder per process; give it room for a few clips. What a killed process left there
-is removed by the next one to start.
+is removed when `hilite serve` starts, or by the next process that makes work files.
 
 Exit status: 0 on success, 1 when a command fails (one line on stderr says why), 2 for a
 command line clap cannot parse.";
