@@ -231,6 +231,8 @@ fn changed_pixels(a: &[u8], b: &[u8], rows: std::ops::Range<usize>) -> usize {
 mod captions_and_loudness;
 #[path = "render/edit_stage.rs"]
 mod edit_stage;
+#[path = "render/parts.rs"]
+mod parts;
 #[path = "render/refusals.rs"]
 mod refusals;
 #[path = "render/shapes_and_rates.rs"]

@@ -18,6 +18,9 @@
 //! `HILITE_BENCH_MOVIEPY_SAME_PRESET=1` runs it again with the render job's x264 settings, to
 //! show the ratio without the encoder settings' share (it takes minutes more).
 //!
+//! The encode is cut in parts as the render job cuts it by default (one per core);
+//! `HILITE_BENCH_ENCODE_PARTS=1` makes it one piece, to compare.
+//!
 //! Run alone with `cargo bench -p hilite-shared --bench render`; `make bench` makes the venv
 //! (`HILITE_BENCH_PYTHON` points at its python). Without it the baseline is skipped, and
 //! `HILITE_BENCH_SKIP_MOVIEPY=1` skips it and the naive graph on purpose: the baselines take
@@ -37,7 +40,7 @@ use hilite::render::{
 };
 
 const CLIP_SECS: f64 = 60.0;
-const CLIP_FILE: &str = "bench-60s-1080p30.mp4";
+const CLIP_FILE: &str = "bench-60s-1080p30-g2s.mp4";
 const SPEECH: &str = "No way did you see that that was the best play of the night chat \
                       let's go again one more time";
 
@@ -82,8 +85,10 @@ fn scripted_words() -> Vec<Word> {
     words
 }
 
-/// A 60 s 1080p30 clip shaped like Twitch's: a moving test pattern at 6 Mb/s, speech from
-/// espeak-ng over a noise bed, AAC-LC stereo at 48 kHz.
+/// A 60 s 1080p30 clip shaped like Twitch's: a moving test pattern at 6 Mb/s with a keyframe
+/// every 2 s (Twitch's Broadcast Requirements: "Keyframe Interval: 2 seconds",
+/// help.twitch.tv/customer/portal/articles/1253460), speech from espeak-ng over a noise bed,
+/// AAC-LC stereo at 48 kHz.
 fn make_clip(dir: &Path) {
     let speech = dir.join("speech.wav");
     run(
@@ -113,6 +118,8 @@ fn make_clip(dir: &Path) {
                 "veryfast",
                 "-b:v",
                 "6M",
+                "-g",
+                "60",
                 "-pix_fmt",
                 "yuv420p",
                 "-c:a",
@@ -195,6 +202,11 @@ fn main() {
     }
     let cfg = RenderConfig {
         encoder: EncoderChoice::X264,
+        // `HILITE_BENCH_ENCODE_PARTS=1` times the encode in one piece, to compare.
+        encode_parts: std::env::var("HILITE_BENCH_ENCODE_PARTS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
         ..RenderConfig::default()
     };
     let input = RenderInput {
@@ -235,11 +247,13 @@ fn main() {
 
     let r = &out.report;
     println!(
-        "render job, 60 s 1080p30 → 1080×1920 blur layout, {} captions, {} preset {} ({}):",
+        "render job, 60 s 1080p30 → 1080×1920 blur layout, {} captions, {} preset {} ({}), \
+         encoded in {} part(s):",
         r.captions,
         r.encoder.ffmpeg_name(),
         cfg.x264_preset,
-        cfg.x264_params
+        cfg.x264_params,
+        r.encode_parts
     );
     for (step, ms) in &r.timings_ms {
         println!("  {step:<32} {:>7.2} s", *ms as f64 / 1000.0);

@@ -14,8 +14,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 
+use super::layout::{video_graph, Burn, Layout, Rate, Span};
+use super::parts::{cuts, part_count, Picture};
 use super::settings::{EncoderChoice, RenderConfig};
-use super::{ffmpeg, run_tool, secs, strings, Cut, RenderError};
+use super::{ffmpeg, millis, ms_secs, run_tool, secs, strings, Cut, RenderError};
 
 /// The encoder that ran.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,33 +92,131 @@ async fn nvenc_works(timeout: Duration) -> bool {
 /// Everything the picture's encode needs.
 pub struct EncodePlan<'a> {
     pub cut: Cut<'a>,
-    pub video_graph: String,
+    pub layout: &'a Layout,
+    pub rate: Rate,
+    pub burn: Option<&'a Burn<'a>>,
     pub out_fps: f64,
     pub encoder: Encoder,
-    /// The picture alone: [`mux`] puts the sound beside it.
-    pub output: &'a Path,
+    /// The folder the picture's files go to: `video.mp4`, or one `video-N.mp4` per part and
+    /// `video-parts.txt`, their list.
+    pub dir: &'a Path,
 }
 
-/// Encode the short's picture: trim, lay out, burn the captions, encode. The sound is left
-/// out (`-an`), so the encode can start before the sound is normalised and never waits for it.
+/// Encode the short's picture: trim, lay out, burn the captions, encode, in one part or in
+/// several side by side ([`part_count`]). The sound is left out (`-an`), so the encode can
+/// start before the sound is normalised and never waits for it.
+///
+/// A part reads the source from its cut with ffmpeg's `-ss`, and `-itsoffset` puts back the
+/// distance from the window's start: every part's frames then carry the timestamps one encode
+/// of the whole window gives them, to the tick, so libass shows each caption on the same
+/// frames. A `trim` in the graph keeps the part's frames, and each part's timestamps start
+/// again from zero, frame `i` of the window landing on the output's frame `i`. The parts'
+/// frames are one encode's frames, joined.
 pub async fn encode(
     plan: &EncodePlan<'_>,
     cfg: &RenderConfig,
     timeout: Duration,
-) -> Result<(), RenderError> {
+) -> Result<Picture, RenderError> {
     let gop = (plan.out_fps * 2.0).round().max(1.0) as u32;
-    let mut args = plan.cut.input();
-    args.extend([
-        "-filter_complex".into(),
-        plan.video_graph.clone(),
-        "-map".into(),
-        "[vout]".into(),
-        "-an".into(),
-        "-c:v".into(),
-        plan.encoder.ffmpeg_name().into(),
-    ]);
+    let wanted = part_count(cfg, plan.encoder, plan.rate, plan.cut.duration);
+    let cuts = cuts(plan.cut.duration, plan.out_fps, gop, wanted);
+    let parts = cuts.len() - 1;
+    // One part keeps ffmpeg's own threading; parts share the cores.
+    let threads = (parts > 1).then(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        (cores / parts).max(1).to_string()
+    });
+    let mut files = Vec::with_capacity(parts);
+    let mut encodes = Vec::with_capacity(parts);
+    for (k, span) in cuts.windows(2).enumerate() {
+        let file = if parts == 1 {
+            plan.dir.join("video.mp4")
+        } else {
+            plan.dir.join(format!("video-{k}.mp4"))
+        };
+        let args = part_args(
+            plan,
+            cfg,
+            gop,
+            (span[0], span[1]),
+            threads.as_deref(),
+            &file,
+        )?;
+        encodes.push(async move { ffmpeg(&args, "encoding the short", timeout).await });
+        files.push(file);
+    }
+    // The first failure ends the others: dropping a step kills its ffmpeg.
+    futures::future::try_join_all(encodes).await?;
+    let list = if parts > 1 {
+        // Plain relative names, next to the list: the concat demuxer's safe mode takes them.
+        let list = plan.dir.join("video-parts.txt");
+        let text: String = files
+            .iter()
+            .filter_map(|f| f.file_name())
+            .map(|name| format!("file '{}'\n", name.to_string_lossy()))
+            .collect();
+        tokio::fs::write(&list, text)
+            .await
+            .map_err(|e| RenderError::io(&list, e))?;
+        Some(list)
+    } else {
+        None
+    };
+    let starts = cuts[..parts].iter().map(|&ms| ms as f64 / 1000.0).collect();
+    Ok(Picture::new(files, starts, list))
+}
+
+/// One part's ffmpeg arguments: the window's frames from `span.0` to `span.1` ms into it.
+fn part_args(
+    plan: &EncodePlan<'_>,
+    cfg: &RenderConfig,
+    gop: u32,
+    span: (i64, i64),
+    threads: Option<&str>,
+    file: &Path,
+) -> Result<Vec<String>, RenderError> {
+    let mut args = Vec::new();
+    if let Some(t) = threads {
+        args.extend(["-threads".into(), t.into()]);
+    }
+    let graph = if plan.rate == Rate::Keep {
+        args.extend(["-ss".into(), ms_secs(millis(plan.cut.start) + span.0)]);
+        if span.0 > 0 {
+            args.extend(["-itsoffset".into(), ms_secs(span.0)]);
+        }
+        args.extend(["-i".into(), plan.cut.source.display().to_string()]);
+        let span = Span {
+            start_ms: span.0,
+            end_ms: span.1,
+        };
+        video_graph(plan.layout, plan.rate, plan.burn, Some(&span))?
+    } else {
+        // A frame rate filter fills the window's length itself, the frames it repeats or
+        // drops at the ends included: the window cut at the input, the output cut to it.
+        args.extend(plan.cut.input());
+        video_graph(plan.layout, plan.rate, plan.burn, None)?
+    };
+    if let Some(t) = threads {
+        args.extend(["-filter_threads".into(), t.into()]);
+    }
+    args.extend(["-filter_complex".into(), graph]);
+    args.extend(strings(&["-map", "[vout]", "-an"]));
+    args.extend(codec_args(plan.encoder, cfg, gop));
+    if let Some(t) = threads {
+        args.extend(["-threads".into(), t.into()]);
+    }
+    if plan.rate != Rate::Keep {
+        args.extend(["-t".into(), secs(plan.cut.duration)]);
+    }
+    args.push(file.display().to_string());
+    Ok(args)
+}
+
+/// The encoder's options: the codec, its quality, the bit-rate ceiling, the GOP.
+fn codec_args(encoder: Encoder, cfg: &RenderConfig, gop: u32) -> Vec<String> {
+    let mut args = vec!["-c:v".into(), encoder.ffmpeg_name().into()];
     let quality = cfg.quality.to_string();
-    match plan.encoder {
+    match encoder {
         Encoder::Libx264 => {
             args.extend([
                 "-preset".into(),
@@ -145,13 +245,8 @@ pub async fn encode(
         max_rate,
     ]);
     args.extend(strings(&["-profile:v", "high", "-flags", "+cgop", "-g"]));
-    args.extend([
-        gop.to_string(),
-        "-t".into(),
-        secs(plan.cut.duration),
-        plan.output.display().to_string(),
-    ]);
-    ffmpeg(&args, "encoding the short", timeout).await.map(drop)
+    args.push(gop.to_string());
+    args
 }
 
 /// The delivered sound: AAC-LC stereo at 48 kHz (`loudness::normalise` writes it).
@@ -171,12 +266,12 @@ pub(crate) const AAC: &[&str] = &[
 /// Put the encoded picture and sound together into the short, both copied as they are, with
 /// the index at the front (`+faststart`).
 pub async fn mux(
-    video: &Path,
+    picture: &Picture,
     sound: &Path,
     output: &Path,
     timeout: Duration,
 ) -> Result<(), RenderError> {
-    let mut args = vec!["-i".into(), video.display().to_string()];
+    let mut args = picture.input();
     args.extend(["-i".into(), sound.display().to_string()]);
     args.extend(strings(&[
         "-map",
@@ -192,24 +287,28 @@ pub async fn mux(
     ffmpeg(&args, "muxing the short", timeout).await.map(drop)
 }
 
-/// A JPEG of the short at `at` seconds.
+/// A JPEG of the picture at `at` seconds, read from the part that holds it (the concat
+/// demuxer would decode every part before it to get there).
 pub async fn thumbnail(
-    short: &Path,
+    picture: &Picture,
     at: f64,
     output: &Path,
     timeout: Duration,
 ) -> Result<(), RenderError> {
-    let args: Vec<String> = vec![
+    let (file, at) = picture.at(at);
+    let mut args = vec![
         "-ss".into(),
         secs(at),
         "-i".into(),
-        short.display().to_string(),
+        file.display().to_string(),
+    ];
+    args.extend([
         "-frames:v".into(),
         "1".into(),
         "-q:v".into(),
         "3".into(),
         output.display().to_string(),
-    ];
+    ]);
     ffmpeg(&args, "taking the thumbnail", timeout)
         .await
         .map(drop)

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::captions::{build_captions, to_ass, to_srt, LineRules};
 use super::encode::{self, EncodePlan, Encoder};
-use super::layout::{video_graph, Burn, Layout, Rate, HEIGHT, WIDTH};
+use super::layout::{Burn, Layout, Rate, HEIGHT, WIDTH};
 use super::loudness::{self, Loudness, Normalised};
 use super::probe::{probe, MediaInfo};
 use super::settings::{LayoutKind, RenderConfig, SplitRegions};
@@ -63,6 +63,9 @@ pub struct RenderOutputs {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RenderReport {
     pub encoder: Encoder,
+    /// How many parts the picture's encode was cut into (`encode::part_count`).
+    #[serde(default = "one")]
+    pub encode_parts: usize,
     pub layout: String,
     pub transcriber: String,
     pub source: MediaInfo,
@@ -78,6 +81,10 @@ pub struct RenderReport {
     pub output_loudness: Loudness,
     pub captions: usize,
     pub transcript: Transcript,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// Run the job, writing into `out_dir` (created when missing).
@@ -111,7 +118,6 @@ pub async fn render(
     let paths = Outputs::new(out_dir);
     let (out_fps, rate) = frame_rate(info.fps, cfg.max_fps);
     let layout = Layout::choose(input.layout, input.split, &info, input.source_is_portrait);
-    let video = work.path().join("video.mp4");
 
     // The sound (loudness passes, AAC) needs nothing from the picture: it runs beside the
     // transcription and the encode, off the path that decides how long the job takes.
@@ -154,20 +160,21 @@ pub async fn render(
             ass: &ass_work,
             fonts_dir: &cfg.fonts_dir,
         };
-        let graph = video_graph(&layout, rate, (!captions.is_empty()).then_some(&burn))?;
         let plan = EncodePlan {
             cut,
-            video_graph: graph,
+            layout: &layout,
+            rate,
+            burn: (!captions.is_empty()).then_some(&burn),
             out_fps,
             encoder,
-            output: &video,
+            dir: work.path(),
         };
-        timed(&timings, "encode", encode::encode(&plan, cfg, step)).await?;
-        Ok::<_, RenderError>((transcript, captions.len(), encoder))
+        let picture = timed(&timings, "encode", encode::encode(&plan, cfg, step)).await?;
+        Ok::<_, RenderError>((transcript, captions.len(), encoder, picture))
     };
     // The first error ends both branches: dropping a step kills its ffmpeg.
     let started = Instant::now();
-    let ((normalised, aac, output_loudness), (transcript, captions, encoder)) =
+    let ((normalised, aac, output_loudness), (transcript, captions, encoder, picture)) =
         tokio::try_join!(sound, picture)?;
     record(&timings, "transcribe_encode_and_sound", started);
 
@@ -182,12 +189,12 @@ pub async fn render(
         timed(
             &timings,
             "mux",
-            encode::mux(&video, &aac, &short_work, step)
+            encode::mux(&picture, &aac, &short_work, step)
         ),
         timed(
             &timings,
             "thumbnail",
-            encode::thumbnail(&video, at, &paths.thumbnail, step)
+            encode::thumbnail(&picture, at, &paths.thumbnail, step)
         )
     )?;
     tokio::fs::copy(&short_work, &paths.short)
@@ -197,6 +204,7 @@ pub async fn render(
 
     let report = RenderReport {
         encoder,
+        encode_parts: picture.parts(),
         layout: layout.name().into(),
         transcriber: transcriber.name().into(),
         source: info,

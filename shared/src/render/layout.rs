@@ -17,7 +17,7 @@ use std::path::Path;
 
 use super::probe::MediaInfo;
 use super::settings::{LayoutKind, Region, SplitRegions};
-use super::RenderError;
+use super::{ms_secs, RenderError};
 
 pub const WIDTH: u32 = 1080;
 pub const HEIGHT: u32 = 1920;
@@ -121,16 +121,36 @@ pub struct Burn<'a> {
     pub fonts_dir: &'a Path,
 }
 
-/// The whole video graph, `[0:v]` to `[vout]`.
+/// The frames a graph keeps: those from `start_ms` to `end_ms` milliseconds into the window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub start_ms: i64,
+    pub end_ms: i64,
+}
+
+/// The whole video graph, `[0:v]` to `[vout]`. With a `span`, only the frames of that part of
+/// the window: the input's timestamps are the window's (0 at its start), which the captions
+/// follow, and the output's start again from 0 at the span's first frame. Without, every
+/// frame of the input, as timed (a graph that changes the frame rate: its `fps` filter fills
+/// the window's length itself).
 pub fn video_graph(
     layout: &Layout,
     rate: Rate,
     burn: Option<&Burn<'_>>,
+    span: Option<&Span>,
 ) -> Result<String, RenderError> {
     let (w, h) = (WIDTH, HEIGHT);
+    let trim = match span {
+        Some(s) => format!(
+            "[0:v]trim=start={}:end={},",
+            ms_secs(s.start_ms),
+            ms_secs(s.end_ms)
+        ),
+        None => "[0:v]".into(),
+    };
     let input = match rate {
-        Rate::Cap(fps) => format!("[0:v]fps={fps},"),
-        Rate::Keep | Rate::Raise(_) => "[0:v]".into(),
+        Rate::Cap(fps) => format!("{trim}fps={fps},"),
+        Rate::Keep | Rate::Raise(_) => trim,
     };
     let mut graph = match layout {
         Layout::Blur { foreground_height } => {
@@ -181,6 +201,12 @@ pub fn video_graph(
             filter_path(b.fonts_dir)?
         ));
     }
+    if span.is_some() {
+        // The window's first frame can come up to a frame after its start; left there, ffmpeg
+        // would fill the gap by showing it twice. From zero, the output's frame `i` is the
+        // window's frame `i`, and one part's frames follow the other's with no gap.
+        graph.push_str(",setpts=PTS-STARTPTS");
+    }
     graph.push_str(",format=yuv420p[vout]");
     Ok(graph)
 }
@@ -211,6 +237,12 @@ fn filter_path(p: &Path) -> Result<String, RenderError> {
 mod tests {
     use super::*;
 
+    /// The first ten seconds of a window.
+    const WHOLE: Span = Span {
+        start_ms: 0,
+        end_ms: 10_000,
+    };
+
     fn info(w: u32, h: u32) -> MediaInfo {
         MediaInfo {
             width: w,
@@ -238,7 +270,7 @@ mod tests {
             Layout::choose(LayoutKind::Crop, split, &info(1920, 1080), false),
             Layout::Crop
         );
-        let g = video_graph(&Layout::Portrait, Rate::Keep, None).unwrap();
+        let g = video_graph(&Layout::Portrait, Rate::Keep, None, Some(&WHOLE)).unwrap();
         assert!(!g.contains("crop") && !g.contains("blur"), "{g}");
     }
 
@@ -256,9 +288,12 @@ mod tests {
                 foreground_height: 608
             }
         );
-        let g = video_graph(&layout, Rate::Keep, None).unwrap();
+        let g = video_graph(&layout, Rate::Keep, None, Some(&WHOLE)).unwrap();
         // The source is scaled once.
-        assert!(g.starts_with("[0:v]scale=1080:608:flags=area,"), "{g}");
+        assert!(
+            g.starts_with("[0:v]trim=start=0.000:end=10.000,scale=1080:608:flags=area,"),
+            "{g}"
+        );
         assert_eq!(g.matches("flags=area").count(), 1, "{g}");
         let bg = g.split(';').nth(1).unwrap();
         assert!(
@@ -276,7 +311,7 @@ mod tests {
         );
         assert!(!g.contains("scale=1080:1920"), "{g}");
         assert!(
-            g.ends_with("[top][fg][bot]vstack=inputs=3,format=yuv420p[vout]"),
+            g.ends_with("[top][fg][bot]vstack=inputs=3,setpts=PTS-STARTPTS,format=yuv420p[vout]"),
             "{g}"
         );
     }
@@ -332,24 +367,54 @@ mod tests {
         let blur = Layout::Blur {
             foreground_height: 608,
         };
-        let capped = video_graph(&blur, Rate::Cap(60), Some(&b)).unwrap();
+        let capped = video_graph(&blur, Rate::Cap(60), Some(&b), None).unwrap();
         assert!(capped.starts_with("[0:v]fps=60,scale="), "{capped}");
         assert_eq!(capped.matches("fps=").count(), 1, "{capped}");
-        let raised = video_graph(&Layout::Crop, Rate::Raise(30), Some(&b)).unwrap();
+        let raised = video_graph(&Layout::Crop, Rate::Raise(30), Some(&b), None).unwrap();
         assert!(raised.starts_with("[0:v]scale="), "{raised}");
+        // No trim, no new timestamps: the fps filter fills the window, ends included.
+        assert!(
+            !capped.contains("trim") && !raised.contains("setpts"),
+            "{capped} {raised}"
+        );
         let (fps, ass) = (
             raised.find(",fps=30,").unwrap(),
             raised.find("ass=").unwrap(),
         );
         assert!(fps < ass, "{raised}");
-        assert!(!video_graph(&Layout::Crop, Rate::Keep, None)
+        assert!(!video_graph(&Layout::Crop, Rate::Keep, None, Some(&WHOLE))
             .unwrap()
             .contains("fps="));
     }
 
     #[test]
+    fn a_part_keeps_its_frames_and_starts_its_timestamps_again_after_the_captions() {
+        let b = Burn {
+            ass: Path::new("/tmp/x/captions.ass"),
+            fonts_dir: Path::new("/usr/share/fonts"),
+        };
+        let part = Span {
+            start_ms: 29_983,
+            end_ms: 60_000,
+        };
+        let g = video_graph(&Layout::Crop, Rate::Keep, Some(&b), Some(&part)).unwrap();
+        assert!(g.starts_with("[0:v]trim=start=29.983:end=60.000,"), "{g}");
+        // libass reads the window's timestamps; the part's file starts from zero.
+        assert!(
+            g.ends_with(":fontsdir=/usr/share/fonts,setpts=PTS-STARTPTS,format=yuv420p[vout]"),
+            "{g}"
+        );
+    }
+
+    #[test]
     fn split_heights_add_up_to_the_frame_and_are_even() {
-        let g = video_graph(&Layout::Split(SplitRegions::default()), Rate::Keep, None).unwrap();
+        let g = video_graph(
+            &Layout::Split(SplitRegions::default()),
+            Rate::Keep,
+            None,
+            Some(&WHOLE),
+        )
+        .unwrap();
         assert!(
             g.contains("crop=1080:672") && g.contains("crop=1080:1248"),
             "{g}"
@@ -362,10 +427,10 @@ mod tests {
             ass: Path::new("/tmp/x/captions.ass"),
             fonts_dir: Path::new("/usr/share/fonts"),
         };
-        let g = video_graph(&Layout::Crop, Rate::Keep, Some(&b)).unwrap();
+        let g = video_graph(&Layout::Crop, Rate::Keep, Some(&b), Some(&WHOLE)).unwrap();
         assert!(
             g.ends_with(
-                ",ass=filename=/tmp/x/captions.ass:fontsdir=/usr/share/fonts,format=yuv420p[vout]"
+                ",ass=filename=/tmp/x/captions.ass:fontsdir=/usr/share/fonts,setpts=PTS-STARTPTS,format=yuv420p[vout]"
             ),
             "{g}"
         );
@@ -374,7 +439,7 @@ mod tests {
             fonts_dir: Path::new("/f"),
         };
         assert!(matches!(
-            video_graph(&Layout::Crop, Rate::Keep, Some(&bad)),
+            video_graph(&Layout::Crop, Rate::Keep, Some(&bad), Some(&WHOLE)),
             Err(RenderError::Settings(_))
         ));
     }

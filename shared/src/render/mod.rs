@@ -10,6 +10,7 @@ pub mod encode;
 pub mod job;
 pub mod layout;
 pub mod loudness;
+pub mod parts;
 pub mod probe;
 pub mod settings;
 pub mod transcribe;
@@ -136,6 +137,19 @@ pub(crate) async fn ffmpeg(
 /// Seconds as ffmpeg reads them, to the millisecond.
 pub(crate) fn secs(v: f64) -> String {
     format!("{v:.3}")
+}
+
+/// The milliseconds ffmpeg reads in [`secs`]`(v)`: the same rounding, so that times computed
+/// in milliseconds and times written with `secs` agree to the millisecond.
+pub(crate) fn millis(v: f64) -> i64 {
+    let written: f64 = secs(v).parse().unwrap_or(v);
+    (written * 1000.0).round() as i64
+}
+
+/// Milliseconds as ffmpeg reads seconds, exactly.
+pub(crate) fn ms_secs(ms: i64) -> String {
+    let sign = if ms < 0 { "-" } else { "" };
+    format!("{sign}{}.{:03}", ms.abs() / 1000, ms.abs() % 1000)
 }
 
 /// ffmpeg arguments from string literals.

@@ -222,6 +222,9 @@ pub struct RenderConfig {
     pub max_fps: u32,
     pub split: SplitRegions,
     pub split_by_broadcaster: BTreeMap<String, SplitRegions>,
+    /// How many pieces a libx264 encode is cut into, each encoded by its own ffmpeg at the
+    /// same time; 0 picks one per CPU core, each at least `encode::MIN_PART_SECS` long.
+    pub encode_parts: u32,
     /// Render jobs run at once by `hilite serve`.
     pub concurrency: usize,
     /// Longest one ffmpeg step may take, in seconds.
@@ -253,7 +256,9 @@ impl Default for RenderConfig {
             // Instagram Reels take "VBR, 25 Mbps maximum" (Meta's Reels specifications,
             // developers.facebook.com/docs/instagram-platform/instagram-graph-api/reference/ig-user/media):
             // a second's worth of buffer at 16 Mb/s keeps even a 3 s short (Instagram's
-            // shortest) under that, the buffer x264 starts with included.
+            // shortest) under that, the buffer x264 starts with included. An encode in parts
+            // starts one buffer per part, and a part lasts at least a 2 s GOP: at most
+            // 16 × (1 + 1/2) = 24 Mb/s over the short.
             max_video_kbps: 16_000,
             // The targets: about the level the platforms play short videos at (no
             // platform publishes a number); the -1 dBTP ceiling leaves room for AAC overshoot.
@@ -262,6 +267,7 @@ impl Default for RenderConfig {
             max_fps: 60,
             split: SplitRegions::default(),
             split_by_broadcaster: BTreeMap::new(),
+            encode_parts: 0,
             concurrency: 1,
             step_timeout_secs: 600,
         }
@@ -312,6 +318,12 @@ impl RenderConfig {
         }
         if !(500..=100_000).contains(&self.max_video_kbps) {
             return Err(("render.max_video_kbps", "must be 500 to 100000 kb/s".into()));
+        }
+        if self.encode_parts > 64 {
+            return Err((
+                "render.encode_parts",
+                "must be 0 (one per CPU core) to 64".into(),
+            ));
         }
         if self.concurrency == 0 || self.max_fps == 0 || self.step_timeout_secs == 0 {
             return Err((
@@ -405,5 +417,10 @@ mod tests {
             ..RenderConfig::default()
         };
         assert_eq!(c.validate().unwrap_err().0, "render.max_video_kbps");
+        let c = RenderConfig {
+            encode_parts: 65,
+            ..RenderConfig::default()
+        };
+        assert_eq!(c.validate().unwrap_err().0, "render.encode_parts");
     }
 }
