@@ -63,7 +63,7 @@ pub struct RenderOutputs {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RenderReport {
     pub encoder: Encoder,
-    /// How many parts the picture's encode was cut into (`encode::part_count`).
+    /// How many parts the picture's encode was cut into (`parts::part_count`).
     #[serde(default = "one")]
     pub encode_parts: usize,
     pub layout: String,

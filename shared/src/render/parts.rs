@@ -40,10 +40,12 @@ pub fn part_count(cfg: &RenderConfig, encoder: Encoder, rate: Rate, duration: f6
 /// (the first is 0, the last the window's length). Cuts fall on the output's GOP boundaries,
 /// so the parts' keyframes are where one encode puts them: the window's frame `i` is the
 /// first at or after `i / fps` seconds, and a cut at `i / fps` starts a part with it. Each
-/// part is at least one GOP long.
+/// part, the last included, is at least one GOP long, which bounds what the parts' bit-rate
+/// buffers add (`RenderConfig::max_video_kbps`).
 pub(crate) fn cuts(duration: f64, fps: f64, gop: u32, parts: u32) -> Vec<i64> {
     let frames = (duration * fps - 1e-6).ceil().max(1.0) as u64;
-    let gops = frames.div_ceil(u64::from(gop));
+    // Whole GOPs: the last part too lasts one at least.
+    let gops = (frames / u64::from(gop)).max(1);
     let n = u64::from(parts).clamp(1, gops);
     let mut cuts = vec![0];
     for k in 1..n {
@@ -109,14 +111,16 @@ mod tests {
     fn cuts_fall_on_gops_and_cover_the_window() {
         // 60 s at 30 fps, GOPs of 60 frames: the second part starts with frame 900 (30 s).
         assert_eq!(cuts(60.0, 30.0, 60, 2), vec![0, 30_000, 60_000]);
-        // Three parts of a 59.5 s window at 29.97 fps: 30 GOPs, cut at GOPs 10 and 20
-        // (frames 600 and 1200, 20.02 s and 40.04 s).
+        // Three parts of a 59.5 s window at 29.97 fps: 29 whole GOPs, cut at GOPs 10 and 19
+        // (frames 600 and 1140, 20.02 s and 38.038 s).
         assert_eq!(
             cuts(59.5, 30_000.0 / 1001.0, 60, 3),
-            vec![0, 20_020, 40_040, 59_500]
+            vec![0, 20_020, 38_038, 59_500]
         );
-        // A part is at least one GOP: a 3 s window has two GOPs, so two parts at most.
-        assert_eq!(cuts(3.0, 30.0, 60, 8), vec![0, 2_000, 3_000]);
+        // A part, the last too, is at least one GOP: a 4 s window makes two parts at most,
+        // a 3 s window one.
+        assert_eq!(cuts(4.0, 30.0, 60, 8), vec![0, 2_000, 4_000]);
+        assert_eq!(cuts(3.0, 30.0, 60, 8), vec![0, 3_000]);
         assert_eq!(cuts(3.0, 30.0, 60, 1), vec![0, 3_000]);
         assert_eq!(cuts(0.5, 30.0, 60, 4), vec![0, 500]);
     }

@@ -223,7 +223,7 @@ pub struct RenderConfig {
     pub split: SplitRegions,
     pub split_by_broadcaster: BTreeMap<String, SplitRegions>,
     /// How many pieces a libx264 encode is cut into, each encoded by its own ffmpeg at the
-    /// same time; 0 picks one per CPU core, each at least `encode::MIN_PART_SECS` long.
+    /// same time; 0 picks one per CPU core, each at least `parts::MIN_PART_SECS` long.
     pub encode_parts: u32,
     /// Render jobs run at once by `hilite serve`.
     pub concurrency: usize,
@@ -257,7 +257,7 @@ impl Default for RenderConfig {
             // developers.facebook.com/docs/instagram-platform/instagram-graph-api/reference/ig-user/media):
             // a second's worth of buffer at 16 Mb/s keeps even a 3 s short (Instagram's
             // shortest) under that, the buffer x264 starts with included. An encode in parts
-            // starts one buffer per part, and a part lasts at least a 2 s GOP: at most
+            // starts one buffer per part, and every part lasts at least a 2 s GOP: at most
             // 16 × (1 + 1/2) = 24 Mb/s over the short.
             max_video_kbps: 16_000,
             // The targets: about the level the platforms play short videos at (no
