@@ -132,6 +132,21 @@ fn make_source(dir: &Path, name: &str, s: Source) -> PathBuf {
     out
 }
 
+/// The fixture the caption tests render: 6 s of 640×360 at 30 fps with the known speech.
+fn landscape_speech(dir: &Path) -> PathBuf {
+    make_source(
+        dir,
+        "landscape.mp4",
+        Source {
+            width: 640,
+            height: 360,
+            fps: 30,
+            secs: 6,
+            sound: Sound::Speech,
+        },
+    )
+}
+
 fn config() -> RenderConfig {
     // The production preset: `ultrafast` would drop to Constrained Baseline whatever the profile.
     RenderConfig {

@@ -6,17 +6,7 @@ use super::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_short_is_portrait_full_length_loudness_normalised_and_captioned_word_by_word() {
     let dir = tempfile::tempdir().unwrap();
-    let src = make_source(
-        dir.path(),
-        "landscape.mp4",
-        Source {
-            width: 640,
-            height: 360,
-            fps: 30,
-            secs: 6,
-            sound: Sound::Speech,
-        },
-    );
+    let src = landscape_speech(dir.path());
     let fake = FakeTranscribe::start(known_words()).await;
     let cfg = config();
     let job = input(&src, Some((1.0, 5.0)), LayoutKind::Blur);

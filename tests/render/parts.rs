@@ -7,17 +7,7 @@ use super::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_encode_in_two_parts_is_the_short_one_encode_makes() {
     let dir = tempfile::tempdir().unwrap();
-    let src = make_source(
-        dir.path(),
-        "landscape.mp4",
-        Source {
-            width: 640,
-            height: 360,
-            fps: 30,
-            secs: 6,
-            sound: Sound::Speech,
-        },
-    );
+    let src = landscape_speech(dir.path());
     let fake = FakeTranscribe::start(known_words()).await;
     // 4 s windows, 120 frames in two GOPs of 60: the second part starts with frame 60 (2.0 s),
     // while the word "a" (1.95-2.05 s) is highlighted, so its caption starts in one part and
