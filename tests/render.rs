@@ -57,6 +57,9 @@ enum Sound {
     Silence,
     /// Speech and a burst.
     Speech,
+    /// Quiet speech and a 5 ms bang at full scale: no plain gain reaches the loudness target
+    /// under the peak ceiling.
+    QuietSpeechAndBang,
 }
 
 /// Generate a source clip: a test pattern and its sound; speech is espeak-ng saying a known
@@ -89,7 +92,7 @@ fn make_source(dir: &Path, name: &str, s: Source) -> PathBuf {
                 "aac",
             ]);
         }
-        Sound::Speech => {
+        Sound::Speech | Sound::QuietSpeechAndBang => {
             let speech = dir.join(format!("{name}.speech.wav"));
             let ok = Command::new("espeak-ng")
                 .arg("-w")
@@ -98,10 +101,21 @@ fn make_source(dir: &Path, name: &str, s: Source) -> PathBuf {
                 .status()
                 .expect("espeak-ng (make setup)");
             assert!(ok.success());
-            let graph = "[1:a]adelay=1500:all=1,apad[s];[2:a]volume=12,adelay=4000:all=1,apad[b];\
-                         [s][b]amix=inputs=2:normalize=0,aresample=48000[a]";
+            let (graph, burst) = if matches!(s.sound, Sound::Speech) {
+                (
+                    "[1:a]adelay=1500:all=1,apad[s];[2:a]volume=12,adelay=4000:all=1,apad[b];\
+                     [s][b]amix=inputs=2:normalize=0,aresample=48000[a]",
+                    "sine=frequency=1000:duration=0.4",
+                )
+            } else {
+                (
+                    "[1:a]volume=0.5,adelay=1500:all=1,apad[s];[2:a]volume=8,adelay=2500:all=1,apad[b];\
+                     [s][b]amix=inputs=2:normalize=0,aresample=48000[a]",
+                    "sine=frequency=1000:duration=0.005",
+                )
+            };
             cmd.arg("-i").arg(&speech);
-            cmd.args(["-f", "lavfi", "-i", "sine=frequency=1000:duration=0.4"]);
+            cmd.args(["-f", "lavfi", "-i", burst]);
             cmd.args([
                 "-filter_complex",
                 graph,

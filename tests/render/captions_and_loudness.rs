@@ -85,6 +85,8 @@ async fn a_short_is_portrait_full_length_loudness_normalised_and_captioned_word_
     assert_eq!(report["layout"], "blur");
     assert_eq!(report["transcript"]["words"].as_array().unwrap().len(), 7);
     assert!(report["timings_ms"]["encode"].as_u64().is_some());
+    // The burst's peaks leave room for a plain gain.
+    assert_eq!(report["sound"]["method"], "linear", "{}", report["sound"]);
     assert!(std::fs::read_to_string(&out.srt)
         .unwrap()
         .contains("Hello there."));
@@ -104,6 +106,56 @@ async fn a_short_is_portrait_full_length_loudness_normalised_and_captioned_word_
             "at {t}s: {band} caption pixels changed, {top} at the top"
         );
     }
+}
+
+/// A quiet clip with a bang: the gain that brings the speech to the target would push the bang
+/// far over the ceiling, so a limiter holds it, and the loudness it takes away is made up
+/// before the sound is encoded, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bang_is_limited_and_the_loudness_still_meets_the_target_in_one_encode() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = make_source(
+        dir.path(),
+        "bang.mp4",
+        Source {
+            width: 320,
+            height: 180,
+            fps: 30,
+            secs: 5,
+            sound: Sound::QuietSpeechAndBang,
+        },
+    );
+    let out = render(
+        &input(&src, None, LayoutKind::Blur),
+        &config(),
+        &NoCaptions,
+        &dir.path().join("out"),
+    )
+    .await
+    .expect("render");
+
+    let report: Value = serde_json::from_slice(&std::fs::read(&out.report_file).unwrap()).unwrap();
+    let sound = &report["sound"];
+    assert_eq!(sound["method"], "limited", "{sound}");
+    // A plain gain to the target would have put the bang this far over the −1.5 dBTP it aims at.
+    let input = |k: &str| sound["measured_input"][k].as_f64().unwrap();
+    let over = input("input_tp") - 14.0 - input("input_i") + 1.5;
+    assert!(over > 6.0, "the bang is only {over} dB over: {sound}");
+    assert_eq!(sound["encodes"], 1, "{sound}");
+
+    let loud = hilite::render::loudness::loudness(&out.short, std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(
+        (loud.integrated_lufs + 14.0).abs() <= 0.5,
+        "integrated {} LUFS",
+        loud.integrated_lufs
+    );
+    assert!(
+        loud.true_peak_dbtp <= -1.0,
+        "true peak {} dBTP",
+        loud.true_peak_dbtp
+    );
 }
 
 /// The captions alone, drawn on a grey frame, leave the platform button areas untouched at
