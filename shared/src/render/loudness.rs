@@ -70,20 +70,27 @@ pub struct Normalised {
 /// How far from the target the result may be before the gain is corrected, in LU.
 const TOLERANCE_LU: f64 = 0.5;
 
-/// Every chain starts by making the sound what is delivered (stereo, 48 kHz), so that what
-/// is measured is what is heard.
+/// The first pass makes the sound what is delivered (stereo, 48 kHz), so that what is measured
+/// is what is heard.
 const DELIVERED: &str = "aformat=channel_layouts=stereo,aresample=48000";
 
 /// Normalise the window's sound into `output`: the short's AAC track (`encode::AAC`), whose
 /// loudness is measured as it will be delivered, the encoder's overshoot included.
+///
+/// The first pass decodes the window's sound once, as delivered, into a 32-bit float WAV
+/// beside `output` (11 MB a minute a channel; float keeps the peaks a decoder puts over full
+/// scale), and the passes after it read that: none of them demuxes the source or decodes its
+/// AAC again.
 pub async fn normalise(
     cut: Cut<'_>,
     cfg: &RenderConfig,
     output: &Path,
     timeout: Duration,
 ) -> Result<Normalised, RenderError> {
-    let Some(m) = measure(cut, timeout).await? else {
-        render(cut, DELIVERED, output, timeout).await?;
+    let pcm = output.with_extension("wav");
+    let pcm = pcm.as_path();
+    let Some(m) = measure(cut, pcm, timeout).await? else {
+        render(pcm, "anull", output, timeout).await?;
         let result = loudness(output, timeout).await?;
         return Ok(Normalised {
             method: Method::Silent,
@@ -102,13 +109,7 @@ pub async fn normalise(
     // the same sound for a fraction of that.
     let linear_tried = m.input_tp + gain <= tp_target(cfg);
     if linear_tried {
-        render(
-            cut,
-            &format!("{DELIVERED},volume={gain:.2}dB"),
-            output,
-            timeout,
-        )
-        .await?;
+        render(pcm, &format!("volume={gain:.2}dB"), output, timeout).await?;
         let result = loudness(output, timeout).await?;
         if within(&result, cfg) {
             return Ok(Normalised {
@@ -132,7 +133,7 @@ pub async fn normalise(
     // `ebur128` without encoding it: about 0.3 s of CPU a minute of sound, against 1.7 s for
     // an AAC encode and its check.
     for _ in 0..CALIBRATIONS {
-        let got = limited_loudness(cut, gain, limit_db, timeout).await?;
+        let got = limited_loudness(pcm, gain, limit_db, timeout).await?;
         let miss = target - got;
         if miss.abs() <= TOLERANCE_LU / 2.0 {
             break;
@@ -141,7 +142,7 @@ pub async fn normalise(
     }
     let mut encodes = 0;
     loop {
-        render(cut, &limited_chain(gain, limit_db), output, timeout).await?;
+        render(pcm, &limited_chain(gain, limit_db), output, timeout).await?;
         let result = loudness(output, timeout).await?;
         encodes += 1;
         if within(&result, cfg) || encodes == ENCODES {
@@ -170,18 +171,18 @@ const ENCODES: u32 = 2;
 /// The gain, then a peak limiter with its ceiling at `limit_db` (sample peaks, dBFS).
 fn limited_chain(gain: f64, limit_db: f64) -> String {
     let limit = 10f64.powf(limit_db / 20.0);
-    format!("{DELIVERED},volume={gain:.2}dB,alimiter=limit={limit:.4}:attack=2:release=50:level=0")
+    format!("volume={gain:.2}dB,alimiter=limit={limit:.4}:attack=2:release=50:level=0")
 }
 
 /// The integrated loudness of the window through [`limited_chain`], without encoding it.
 async fn limited_loudness(
-    cut: Cut<'_>,
+    pcm: &Path,
     gain: f64,
     limit_db: f64,
     timeout: Duration,
 ) -> Result<f64, RenderError> {
     let chain = format!("{},ebur128", limited_chain(gain, limit_db));
-    let args = sound_args(cut, &chain, &["-nostats", "-f", "null", "-"]);
+    let args = pcm_args(pcm, &chain, &["-nostats", "-f", "null", "-"]);
     let out = ffmpeg(&args, "calibrating the limiter", timeout).await?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     summary_values(&stderr)
@@ -203,36 +204,41 @@ fn tp_target(cfg: &RenderConfig) -> f64 {
     cfg.true_peak_db - 0.5
 }
 
-/// The window's sound through `chain`, without its picture: `-vn` before the output means
-/// the video packets are read past, never decoded.
-fn sound_args(cut: Cut<'_>, chain: &str, output: &[&str]) -> Vec<String> {
-    let mut args = cut.input();
-    args.extend(strings(&["-vn", "-af", chain]));
+/// The decoded window (`pcm`) through `chain`, into `output`.
+fn pcm_args(pcm: &Path, chain: &str, output: &[&str]) -> Vec<String> {
+    let mut args = vec!["-i".into(), pcm.display().to_string()];
+    args.extend(strings(&["-af", chain]));
     args.extend(strings(output));
     args
 }
 
-async fn render(
-    cut: Cut<'_>,
-    chain: &str,
-    out: &Path,
-    timeout: Duration,
-) -> Result<(), RenderError> {
-    let mut args = sound_args(cut, chain, AAC);
+/// Encode the decoded window through `chain` into the short's AAC track.
+async fn render(pcm: &Path, chain: &str, out: &Path, timeout: Duration) -> Result<(), RenderError> {
+    let mut args = pcm_args(pcm, chain, AAC);
     args.push(out.display().to_string());
     ffmpeg(&args, "normalising the sound", timeout)
         .await
         .map(drop)
 }
 
-/// First pass: measure the window as it will be delivered (stereo, 48 kHz). `None` when it is
-/// silent.
-pub async fn measure(cut: Cut<'_>, timeout: Duration) -> Result<Option<Measured>, RenderError> {
-    let args = sound_args(
-        cut,
+/// First pass: decode the window's sound as it will be delivered (stereo, 48 kHz) into `pcm`,
+/// a float WAV, measuring it on the way (`ebur128` passes the sound through). `None` when it
+/// is silent. `-vn` means the video packets are read past, never decoded.
+pub async fn measure(
+    cut: Cut<'_>,
+    pcm: &Path,
+    timeout: Duration,
+) -> Result<Option<Measured>, RenderError> {
+    let mut args = cut.input();
+    args.extend(strings(&[
+        "-vn",
+        "-af",
         &format!("{DELIVERED},ebur128=peak=true"),
-        &["-nostats", "-f", "null", "-"],
-    );
+        "-nostats",
+        "-c:a",
+        "pcm_f32le",
+    ]));
+    args.push(pcm.display().to_string());
     let out = ffmpeg(&args, "measuring loudness", timeout).await?;
     parse_measurement(&String::from_utf8_lossy(&out.stderr)).ok_or(RenderError::Ffmpeg {
         step: "measuring loudness",
