@@ -13,7 +13,8 @@
 //! so the gain is first calibrated on the limited sound (read by `ebur128`, not encoded; three
 //! passes at most), then encoded and checked, with one more correction if the encoder moved
 //! the result off the targets.
-//! All passes read only the sound, and the job runs them beside the picture's encode.
+//! All passes read only the sound, and the job runs them beside the picture's encode; the
+//! first decodes the window once into a WAV that the others read.
 
 use std::path::Path;
 use std::time::Duration;
