@@ -11,17 +11,22 @@ command -v "$ffmpeg" >/dev/null || { echo "check-ffmpeg: $ffmpeg not found" >&2;
 encoders=$("$ffmpeg" -hide_banner -encoders 2>/dev/null)
 filters=$("$ffmpeg" -hide_banner -filters 2>/dev/null)
 missing=()
-# encode.rs: the CPU encoder, the GPU one, AAC-LC sound, the JPEG thumbnail, the WAV for speech.
-need_encoders=(libx264 aac mjpeg pcm_s16le)
+# encode.rs: the CPU encoder, the GPU one, AAC-LC sound, the JPEG thumbnail, the WAV for speech;
+# loudness.rs: the float WAV the sound is decoded into once.
+need_encoders=(libx264 aac mjpeg pcm_s16le pcm_f32le)
 [ "${REQUIRE_NVENC:-0}" = 1 ] && need_encoders+=(h264_nvenc)
 for e in "${need_encoders[@]}"; do
     grep -qE "^ [A-Z.]{6} $e " <<<"$encoders" || missing+=("encoder $e")
 done
-# layout.rs (layouts and captions through libass), loudness.rs (ebur128 measures, a gain and a
-# peak limiter apply).
-for f in split scale crop boxblur pad vstack setsar fps format ass ebur128 aformat aresample volume alimiter; do
+# layout.rs (layouts and captions through libass, an encode part's frames trimmed and their
+# times restarted), loudness.rs (ebur128 measures, a gain and a peak limiter apply; a silent
+# track passes as it is).
+for f in split scale crop boxblur pad vstack setsar fps format ass trim setpts ebur128 aformat aresample volume alimiter anull; do
     grep -qE "^ [A-Z.]{3} $f " <<<"$filters" || missing+=("filter $f")
 done
+# encode.rs: the parts of an encode are joined through the concat demuxer.
+demuxers=$("$ffmpeg" -hide_banner -demuxers 2>/dev/null)
+grep -qE "^ D[ E] concat " <<<"$demuxers" || missing+=("demuxer concat")
 if [ ${#missing[@]} -gt 0 ]; then
     echo "check-ffmpeg: $ffmpeg lacks: ${missing[*]}" >&2
     exit 1
