@@ -12,6 +12,7 @@ use std::path::Path;
 use harness::backends::TestBackend;
 use hilite::config::{AwsBatchConfig, Config};
 use hilite::domain::{Clip, ClipId, ClipStatus, MediaKey, Stage};
+use hilite::pipeline::attempts::{record_failure, retry_failed};
 use hilite::pipeline::lambda::EditFunctionEvent;
 use hilite::pipeline::render_job::{job_state_changed, submit, BatchSubmitter, JobStateChange};
 use hilite::pipeline::{ClipMessage, StageError};
@@ -344,6 +345,43 @@ async fn the_last_failed_job_leaves_the_clip_failed_and_queues_nothing() {
         (ClipStatus::Failed, Some(Stage::Edit), MAX_ATTEMPTS)
     );
     assert_eq!(s.queued_edits().await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clip_its_job_failed_for_good_gets_a_new_job_when_retried() {
+    let s = site().await;
+    let id = s.analyzed_clip("RetriedJob", 0, true).await;
+    s.submit(&id).await.unwrap();
+    let first = s.clip(&id).await.edit_job.unwrap();
+    // What `edit-job` does when the render fails for good (a corrupt source, a refused key):
+    // the clip is failed by the job's own run, and its job is left as it was recorded.
+    let ports = &s.backend.ports;
+    let err = record_failure(
+        ports,
+        &id,
+        Stage::Edit,
+        MAX_ATTEMPTS,
+        StageError::Permanent("the source has no audio".into()),
+    )
+    .await;
+    assert!(matches!(err, StageError::Permanent(_)), "{err}");
+    s.job_ended(&first.id, &id, "FAILED").await;
+    assert_eq!(s.clip(&id).await.status, ClipStatus::Failed);
+    assert_eq!(s.queued_edits().await, 0);
+
+    // `hilite clips retry`: the clip waits for the edit stage again, and its queued message
+    // submits a new job instead of waiting on the old one.
+    assert_eq!(retry_failed(ports, &id).await.unwrap(), Stage::Edit);
+    let retried = s.clip(&id).await;
+    assert_eq!(
+        (retried.status, retried.attempts.edit, retried.edit_job),
+        (ClipStatus::Analyzed, 0, None)
+    );
+    assert_eq!(s.queued_edits().await, 1);
+    s.submit(&id).await.unwrap();
+    let second = s.clip(&id).await.edit_job.expect("a new job is recorded");
+    assert_ne!(second.id, first.id);
+    assert_eq!(s.jobs().await.len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -105,6 +105,10 @@ pub async fn retry_failed(ports: &Ports, id: &ClipId) -> Result<Stage, RetryErro
         Transition::new(ClipStatus::Failed, stage.input_status()).map_err(StoreError::from)?;
     let patch = ClipPatch {
         reset_attempts: Some(stage),
+        // A render job recorded before the clip failed is over: the job's own run fails the
+        // clip without marking its job, and a job still recorded as live would make the
+        // queued edit message submit nothing, leaving the clip `analyzed` with no job.
+        edit_job: Some(None),
         ..ClipPatch::default()
     };
     ports
