@@ -5,8 +5,8 @@
 use chrono::{Duration as Span, Utc};
 use harness::backends::TestBackend;
 use harness::eventsub::SECRET;
-use harness::fake_twitch::BROADCASTER_SCOPE;
-use hilite::domain::BroadcasterId;
+use harness::fake_twitch::{Fault, BROADCASTER_SCOPE};
+use hilite::domain::{BroadcasterId, UserId};
 use hilite::twitch::helix::{Created, NewSubscription, VodClip};
 use hilite::twitch::TwitchError;
 use secrecy::SecretString;
@@ -155,4 +155,47 @@ async fn create_clip_from_vod_is_refused_out_of_range_and_for_a_user_who_may_not
         .find(|c| c.id == made.id)
         .expect("the clip exists");
     assert_eq!((clip.vod_offset, clip.duration), (Some(580), 20.0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_clip_call_that_may_have_reached_twitch_is_not_sent_again() {
+    let site = fresh_site().await;
+    site.fake
+        .add_archive(BROADCASTER, "9001", Utc::now() - Span::hours(1));
+    let token = site.authorize(BROADCASTER, &[BROADCASTER_SCOPE]).await;
+    let twitch = &site.pipeline.twitch;
+    let request = vod_clip(BROADCASTER, 600, 20.0);
+
+    // A 503 says nothing about whether the clip was made: the caller is told, once.
+    site.fake.fault("videos/clips", Fault::Unavailable, 1);
+    let got = twitch.create_clip_from_vod(&token, &request).await;
+    assert!(
+        matches!(got, Err(TwitchError::Server { status: 503, .. })),
+        "{got:?}"
+    );
+    assert_eq!(site.fake.count("/helix/videos/clips"), 1);
+
+    // The answer does not come within the client's timeout (1 s here): the call is over for
+    // the client, though Twitch may be making the clip. Sending it again would make two.
+    site.fake.fault(
+        "videos/clips",
+        Fault::Delay(std::time::Duration::from_secs(2)),
+        1,
+    );
+    let got = twitch.create_clip_from_vod(&token, &request).await;
+    assert!(matches!(got, Err(TwitchError::Network(_))), "{got:?}");
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert!(
+        site.fake.clips().len() <= 1,
+        "at most the one clip the timed-out call made: {:?}",
+        site.fake.clips()
+    );
+
+    // A GET is the same whether it is answered once or twice: it is still tried again.
+    site.fake.fault("videos", Fault::Unavailable, 1);
+    let archive = twitch
+        .latest_archive(&UserId::parse(BROADCASTER.to_string()).unwrap())
+        .await
+        .expect("the GET is tried again after a 503");
+    assert_eq!(archive.map(|v| v.id).as_deref(), Some("9001"));
 }

@@ -3,6 +3,8 @@
 //! bucket of the token checked before and updated after each call, 429 → wait until
 //! `Ratelimit-Reset`, 503 → one more try, 401 → a fresh token once, network errors → bounded
 //! retries with exponential backoff and jitter, other 4xx → fail fast with Twitch's message.
+//! A POST is not sent again once Twitch may have received it (a timeout, a cut answer, a 503):
+//! Create Clip From VOD would make a second clip.
 //!
 //! Tokens live here too (the app token in memory, user tokens in the vault and cached per
 //! user); getting and refreshing them is in `auth.rs`, the endpoints in `helix.rs`. Nothing is
@@ -180,9 +182,15 @@ impl TwitchClient {
             if let Some(body) = json {
                 request = request.json(body);
             }
-            let answer = match send(request).await {
+            let answer = match send_call(request).await {
                 Ok(a) => a,
-                Err(e) => {
+                // A call that may have done something is not sent again (Create Clip From VOD:
+                // a second clip on the channel); a connection never made sent nothing.
+                Err(NoAnswer {
+                    error,
+                    maybe_received: true,
+                }) if !repeatable(&method) => return Err(error),
+                Err(NoAnswer { error: e, .. }) => {
                     network_failures += 1;
                     if network_failures >= NETWORK_TRIES {
                         return Err(e);
@@ -219,7 +227,7 @@ impl TwitchClient {
                     waited_429 = true;
                     tracing::info!(path, until = %until, "Twitch rate limit reached; waiting for the reset");
                 }
-                503 if !retried_503 => {
+                503 if !retried_503 && repeatable(&method) => {
                     retried_503 = true;
                     tokio::time::sleep(backoff(1)).await;
                 }
@@ -323,17 +331,45 @@ impl TwitchClient {
 pub(crate) async fn send(
     request: reqwest::RequestBuilder,
 ) -> Result<(u16, http::HeaderMap, Bytes), TwitchError> {
-    let response = request
-        .send()
-        .await
-        .map_err(|e| TwitchError::Network(e.without_url().to_string()))?;
+    send_call(request).await.map_err(|f| f.error)
+}
+
+/// A call that got no answer.
+struct NoAnswer {
+    error: TwitchError,
+    /// Whether Twitch may have received the request: only a connection that was never made
+    /// (DNS, TCP, TLS) is sure to have sent nothing. A timeout or a cut answer may follow a
+    /// request Twitch acted on.
+    maybe_received: bool,
+}
+
+async fn send_call(
+    request: reqwest::RequestBuilder,
+) -> Result<(u16, http::HeaderMap, Bytes), NoAnswer> {
+    let failed = |e: reqwest::Error, maybe_received: bool| NoAnswer {
+        error: TwitchError::Network(e.without_url().to_string()),
+        maybe_received,
+    };
+    let response = request.send().await.map_err(|e| {
+        let sent = !e.is_connect();
+        failed(e, sent)
+    })?;
     let status = response.status().as_u16();
     let headers = response.headers().clone();
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| TwitchError::Network(e.without_url().to_string()))?;
+    let body = response.bytes().await.map_err(|e| failed(e, true))?;
     Ok((status, headers, body))
+}
+
+/// Whether a call may be sent again after it may have reached Twitch: the methods HTTP
+/// defines as idempotent (RFC 9110 §9.2.2) do the same thing twice. Helix's POSTs are not all
+/// safe to repeat (Create Clip From VOD makes a second clip), so none is: after a timeout or a
+/// 503 the caller is told, and decides. 401 and 429 answers say the call was not acted on, so
+/// those are retried whatever the method.
+fn repeatable(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS
+    )
 }
 
 /// Exponential backoff with jitter: `BACKOFF_BASE · 2^(n-1)` times a random factor in
