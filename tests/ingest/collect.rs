@@ -1,13 +1,13 @@
 //! The collect stage against the fake Twitch.
 
 use chrono::{Duration as Span, Utc};
-use harness::fake_twitch::FakeClip;
+use harness::fake_twitch::{FakeClip, Fault};
 use harness::records::whitelist_entry;
 use hilite::domain::{
     BroadcasterId, ClipPatch, ClipStatus, MediaKey, MediaKeys, Transition, WhitelistScope,
 };
 use hilite::pipeline::collect::{collect, CollectSettings, Collected};
-use hilite::pipeline::CollectMessage;
+use hilite::pipeline::{CollectMessage, StageError};
 use hilite::queue::QueueName;
 
 use super::{minutes_ago, Site, BROADCASTER, STRANGER, TRUSTED};
@@ -17,6 +17,7 @@ harness::on_both_backends!(
     a_redelivered_collect_inserts_nothing_twice_and_leaves_no_pending_clip_unqueued,
     a_window_over_twitchs_1000_result_cap_is_split_and_merged,
     a_missing_stream_start_comes_from_the_latest_archive_else_the_lookback,
+    a_window_twitch_refuses_is_kept_for_another_try_and_records_nothing,
 );
 
 fn window(minutes: i64) -> CollectMessage {
@@ -319,4 +320,40 @@ async fn a_missing_stream_start_comes_from_the_latest_archive_else_the_lookback(
         .unwrap();
     assert_eq!((got.found, got.inserted), (1, 1), "[{}]", site.b.kind);
     assert!(site.clip("TwoDuring").await.is_some() && site.clip("TwoBefore").await.is_none());
+}
+
+/// A collect message is its stream window's only trace: a refusal that no retry will change
+/// by itself (a client secret rotated on the Twitch console, a 403) must not delete it, as a
+/// clip stage's permanent failure does once the clip records it. It is retried, and ends in
+/// the dead-letter queue, where the operator can send it again once the cause is fixed.
+async fn a_window_twitch_refuses_is_kept_for_another_try_and_records_nothing(
+    b: harness::backends::TestBackend,
+) {
+    let site = Site::new(b).await;
+    site.fake.add_clip(FakeClip::new(
+        "Kept-1",
+        BROADCASTER,
+        TRUSTED,
+        minutes_ago(20),
+    ));
+    site.fake.fault("clips", Fault::Status(403, "Forbidden"), 1);
+    let settings = || CollectSettings {
+        lookback: Span::hours(12),
+        chat: Default::default(),
+    };
+    let msg = window(60);
+
+    let got = collect(&site.b.ports, &site.pipeline.twitch, settings(), &msg).await;
+    let kind = site.b.kind;
+    assert!(
+        matches!(got, Err(StageError::Retryable(ref m)) if m.contains("dead-letter")),
+        "[{kind}] {got:?}"
+    );
+    assert!(site.clip("Kept-1").await.is_none(), "[{kind}]");
+
+    // The cause gone, the same message collects the window.
+    let again = collect(&site.b.ports, &site.pipeline.twitch, settings(), &msg)
+        .await
+        .unwrap();
+    assert_eq!(again.inserted, 1, "[{kind}]");
 }

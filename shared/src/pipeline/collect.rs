@@ -138,7 +138,28 @@ async fn moments(
 }
 
 /// Collect one stream window.
+///
+/// A collect message is the only trace of its window: no record fails with it, as a clip does
+/// with a clip stage's permanent failure. So a refusal no retry will change by itself (a
+/// client secret rotated on the Twitch console, a 403) is retried like any failure, and after
+/// the queue's receives the message waits in the dead-letter queue for the cause to be fixed.
 pub async fn collect(
+    ports: &Ports,
+    twitch: &TwitchClient,
+    settings: CollectSettings,
+    msg: &CollectMessage,
+) -> Result<Collected, StageError> {
+    collect_window(ports, twitch, settings, msg)
+        .await
+        .map_err(|e| match e {
+            StageError::Permanent(m) => StageError::Retryable(format!(
+                "{m} (the window is kept: it goes to the dead-letter queue if this goes on)"
+            )),
+            other => other,
+        })
+}
+
+async fn collect_window(
     ports: &Ports,
     twitch: &TwitchClient,
     settings: CollectSettings,
