@@ -14,8 +14,8 @@
 //! A Short is a vertical video up to 3 minutes; YouTube classifies it, there is no flag.
 //! Quota: `videos.insert` has its own bucket of 100 calls a day per project by default,
 //! resetting at midnight Pacific time
-//! (<https://developers.google.com/youtube/v3/determine_quota_cost>); `quotaExceeded` or
-//! `uploadLimitExceeded` answers wait for that reset.
+//! (<https://developers.google.com/youtube/v3/determine_quota_cost>); a `quotaExceeded` answer
+//! waits for that reset, and the channel's `uploadLimitExceeded` (a 400) waits a day.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
@@ -107,16 +107,8 @@ impl YouTube {
         body: &str,
     ) -> PlatformError {
         let now = Utc::now();
-        if status == StatusCode::FORBIDDEN
-            && (body.contains("quotaExceeded") || body.contains("uploadLimitExceeded"))
-        {
-            return PlatformError::RateLimited {
-                platform: P,
-                until: next_quota_reset(now),
-                message: "YouTube's daily upload quota is spent".into(),
-            };
-        }
-        classify(P, status, headers, error_message(body), now)
+        limit_reached(status, body, now)
+            .unwrap_or_else(|| classify(P, status, headers, error_message(body), now))
     }
 
     async fn start_session(
@@ -315,6 +307,29 @@ impl Publisher for YouTube {
     }
 }
 
+/// YouTube's two upload limits, which only a wait ends: the project's daily quota (403
+/// `quotaExceeded`, reset at Pacific midnight) and the channel's own upload limit, a 400
+/// `uploadLimitExceeded` ("The user has exceeded the number of videos they may upload",
+/// <https://developers.google.com/youtube/v3/docs/videos/insert#errors>) over a rolling
+/// 24 hours, so tried again a day later. Neither is the video's fault: failing the
+/// publication for it would spend one of its retries on a limit.
+fn limit_reached(status: StatusCode, body: &str, now: DateTime<Utc>) -> Option<PlatformError> {
+    if body.contains("uploadLimitExceeded") {
+        return Some(PlatformError::RateLimited {
+            platform: P,
+            until: now + Duration::hours(24),
+            message: "the channel reached YouTube's upload limit for 24 hours".into(),
+        });
+    }
+    (status == StatusCode::FORBIDDEN && body.contains("quotaExceeded")).then(|| {
+        PlatformError::RateLimited {
+            platform: P,
+            until: next_quota_reset(now),
+            message: "YouTube's daily upload quota is spent".into(),
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,6 +349,38 @@ mod tests {
             .with_timezone(&Utc);
         // 23:59 PDT on June 30: the reset is one minute away.
         assert_eq!(next_quota_reset(now), now + Duration::minutes(1));
+    }
+
+    #[test]
+    fn the_upload_limits_wait_and_other_refusals_do_not() {
+        let now = Utc::now();
+        let body = |reason: &str| {
+            format!(
+                r#"{{"error":{{"code":400,"errors":[{{"domain":"youtube.video","reason":"{reason}"}}]}}}}"#
+            )
+        };
+        let until = |e: Option<PlatformError>| match e {
+            Some(PlatformError::RateLimited { until, .. }) => Some(until),
+            _ => None,
+        };
+        assert_eq!(
+            until(limit_reached(
+                StatusCode::BAD_REQUEST,
+                &body("uploadLimitExceeded"),
+                now
+            )),
+            Some(now + Duration::hours(24))
+        );
+        assert_eq!(
+            until(limit_reached(
+                StatusCode::FORBIDDEN,
+                &body("quotaExceeded"),
+                now
+            )),
+            Some(next_quota_reset(now))
+        );
+        assert!(limit_reached(StatusCode::BAD_REQUEST, &body("invalidTitle"), now).is_none());
+        assert!(limit_reached(StatusCode::FORBIDDEN, &body("forbidden"), now).is_none());
     }
 
     proptest! {
