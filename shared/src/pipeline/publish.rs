@@ -251,12 +251,14 @@ async fn post(
         .get_to_file(&short, file.path())
         .await
         .map_err(|e| local(&e))?;
-    let probe = validate::probe(file.path())
-        .await
-        .map_err(|e| PlatformError::Rejected {
+    let probe = validate::probe(file.path()).await.map_err(|e| match e {
+        // The copy just fetched cannot be opened: this machine's trouble, not the video's.
+        validate::ProbeError::Open(_) => local(&e),
+        validate::ProbeError::Unreadable(_) => PlatformError::Rejected {
             platform,
             message: e.to_string(),
-        })?;
+        },
+    })?;
     let refused = validate::check(&probe, platform);
     if !refused.is_empty() {
         return Err(PlatformError::Rejected {

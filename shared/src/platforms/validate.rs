@@ -1,7 +1,6 @@
 //! Checking a rendered short against each platform's rules before uploading it: a video the
 //! platform would reject fails its publication at once, with the reason, instead of after an
-//! upload. The facts come from `ffprobe`'s JSON (a minimal private probe: the render module's
-//! probe did not exist when this was written).
+//! upload. The facts come from the file's MP4 header (`probe`).
 //!
 //! The rules, per platform:
 //! - YouTube Shorts: vertical or square, up to 3 minutes
@@ -15,8 +14,6 @@
 //!   (<https://developers.facebook.com/docs/instagram-platform/instagram-graph-api/reference/ig-user/media#reel-specifications>).
 
 use std::path::Path;
-
-use serde::Deserialize;
 
 use crate::domain::Platform;
 
@@ -35,10 +32,10 @@ pub struct AudioStream {
     pub channels: u32,
 }
 
-/// What ffprobe says about a file.
+/// What a file's header says about it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Probe {
-    /// ffprobe's `format_name`, e.g. `mov,mp4,m4a,3gp,3g2,mj2`.
+    /// `mp4`, or `mov` for a QuickTime file (its `ftyp` brand `qt  `).
     pub container: String,
     pub duration_secs: f64,
     pub size: u64,
@@ -48,111 +45,90 @@ pub struct Probe {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
-    #[error("cannot run ffprobe (is ffmpeg installed?): {0}")]
-    Spawn(std::io::Error),
-    #[error("ffprobe cannot read the video: {0}")]
+    #[error("cannot open the video: {0}")]
+    Open(std::io::Error),
+    #[error("the video is not a readable MP4: {0}")]
     Unreadable(String),
 }
 
-#[derive(Deserialize)]
-struct Raw {
-    #[serde(default)]
-    streams: Vec<RawStream>,
-    format: RawFormat,
+/// Read the facts of an MP4 (or MOV) from its header boxes, with the `mp4` crate: the file's
+/// `moov` only, whatever its size, and no ffprobe, which the publish function does not have
+/// (a Lambda zip on `provided.al2023`). HiLite's shorts are always MP4 as the render job writes
+/// them; a file the crate cannot read (not an MP4, or a QuickTime file with a version 1 sound
+/// description) is unreadable, and its publication fails with the reason.
+pub async fn probe(path: &Path) -> Result<Probe, ProbeError> {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || probe_file(&path))
+        .await
+        .map_err(|e| ProbeError::Unreadable(format!("the probe stopped: {e}")))?
 }
 
-#[derive(Deserialize)]
-struct RawStream {
-    codec_type: String,
-    codec_name: Option<String>,
-    width: Option<u32>,
-    height: Option<u32>,
-    avg_frame_rate: Option<String>,
-    sample_rate: Option<String>,
-    channels: Option<u32>,
-}
-
-#[derive(Deserialize)]
-struct RawFormat {
-    format_name: String,
-    duration: Option<String>,
-    size: Option<String>,
-}
-
-fn rate(s: &str) -> f64 {
-    match s.split_once('/') {
-        Some((n, d)) => match (n.parse::<f64>(), d.parse::<f64>()) {
-            (Ok(n), Ok(d)) if d > 0.0 => n / d,
-            _ => 0.0,
-        },
-        None => s.parse().unwrap_or(0.0),
-    }
-}
-
-/// Parse ffprobe's `-show_format -show_streams` JSON.
-pub fn parse(json: &str) -> Result<Probe, ProbeError> {
-    let raw: Raw = serde_json::from_str(json).map_err(|e| ProbeError::Unreadable(e.to_string()))?;
-    let video = raw
-        .streams
-        .iter()
-        .find(|s| s.codec_type == "video")
-        .map(|s| VideoStream {
-            codec: s.codec_name.clone().unwrap_or_default(),
-            width: s.width.unwrap_or(0),
-            height: s.height.unwrap_or(0),
-            fps: s.avg_frame_rate.as_deref().map_or(0.0, rate),
-        });
-    let audio = raw
-        .streams
-        .iter()
-        .find(|s| s.codec_type == "audio")
-        .map(|s| AudioStream {
-            codec: s.codec_name.clone().unwrap_or_default(),
-            sample_rate: s
-                .sample_rate
-                .as_deref()
-                .and_then(|r| r.parse().ok())
-                .unwrap_or(0),
-            channels: s.channels.unwrap_or(0),
-        });
+fn probe_file(path: &Path) -> Result<Probe, ProbeError> {
+    let file = std::fs::File::open(path).map_err(ProbeError::Open)?;
+    let size = file.metadata().map_err(ProbeError::Open)?.len();
+    let mp4 = mp4::Mp4Reader::read_header(std::io::BufReader::new(file), size)
+        .map_err(|e| ProbeError::Unreadable(e.to_string()))?;
+    let container = if mp4.major_brand().to_string() == "qt  " {
+        "mov"
+    } else {
+        "mp4"
+    };
+    let tracks: Vec<&mp4::Mp4Track> = mp4.tracks().values().collect();
+    let of_type = |want: mp4::TrackType| {
+        let mut found: Vec<_> = tracks
+            .iter()
+            .copied()
+            .filter(|t| t.track_type().ok() == Some(want))
+            .collect();
+        // The first of its kind, as a player picks it: track ids in file order.
+        found.sort_by_key(|t| t.track_id());
+        found.into_iter().next()
+    };
+    let video = of_type(mp4::TrackType::Video).map(|t| VideoStream {
+        codec: codec_name(t),
+        width: u32::from(t.width()),
+        height: u32::from(t.height()),
+        fps: t.frame_rate(),
+    });
+    let audio = of_type(mp4::TrackType::Audio).map(|t| AudioStream {
+        codec: codec_name(t),
+        sample_rate: t.sample_freq_index().map_or(0, |f| f.freq()),
+        channels: t.channel_config().map_or(0, channel_count),
+    });
     Ok(Probe {
-        container: raw.format.format_name,
-        duration_secs: raw
-            .format
-            .duration
-            .and_then(|d| d.parse().ok())
-            .unwrap_or(0.0),
-        size: raw.format.size.and_then(|d| d.parse().ok()).unwrap_or(0),
+        container: container.into(),
+        duration_secs: mp4.duration().as_secs_f64(),
+        size,
         video,
         audio,
     })
 }
 
-/// Run ffprobe on `path`.
-pub async fn probe(path: &Path) -> Result<Probe, ProbeError> {
-    let out = tokio::process::Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-print_format",
-            "json",
-            "-show_format",
-            "-show_streams",
-        ])
-        .arg(path)
-        .kill_on_drop(true)
-        .output()
-        .await
-        .map_err(ProbeError::Spawn)?;
-    if !out.status.success() {
-        return Err(ProbeError::Unreadable(
-            String::from_utf8_lossy(&out.stderr)
-                .chars()
-                .take(300)
-                .collect(),
-        ));
+/// A track's codec under ffmpeg's name (what the rules list), or its sample entry's
+/// four-character code when the crate does not know it (so the rules refuse it by name).
+fn codec_name(t: &mp4::Mp4Track) -> String {
+    match t.media_type() {
+        Ok(mp4::MediaType::H264) => "h264".into(),
+        Ok(mp4::MediaType::H265) => "hevc".into(),
+        Ok(mp4::MediaType::VP9) => "vp9".into(),
+        Ok(mp4::MediaType::AAC) => "aac".into(),
+        _ => t
+            .box_type()
+            .map_or_else(|_| "unknown".into(), |b| b.to_string()),
     }
-    parse(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// Channels of an AAC channel configuration (ISO/IEC 14496-3, Table 1.19).
+fn channel_count(c: mp4::ChannelConfig) -> u32 {
+    match c {
+        mp4::ChannelConfig::Mono => 1,
+        mp4::ChannelConfig::Stereo => 2,
+        mp4::ChannelConfig::Three => 3,
+        mp4::ChannelConfig::Four => 4,
+        mp4::ChannelConfig::Five => 5,
+        mp4::ChannelConfig::FiveOne => 6,
+        mp4::ChannelConfig::SevenOne => 8,
+    }
 }
 
 /// One platform's limits.
@@ -306,7 +282,7 @@ mod tests {
 
     fn short() -> Probe {
         Probe {
-            container: "mov,mp4,m4a,3gp,3g2,mj2".into(),
+            container: "mp4".into(),
             duration_secs: 30.0,
             size: 5_000_000,
             video: Some(VideoStream {
@@ -373,14 +349,92 @@ mod tests {
         assert!(!check(&webm, Platform::Instagram).is_empty());
     }
 
-    #[test]
-    fn ffprobe_json_is_parsed() {
-        let json = r#"{"streams":[{"codec_type":"video","codec_name":"h264","width":720,"height":1280,"avg_frame_rate":"30000/1001"},
-            {"codec_type":"audio","codec_name":"aac","sample_rate":"44100","channels":2}],
-            "format":{"format_name":"mov,mp4,m4a,3gp,3g2,mj2","duration":"12.5","size":"123456"}}"#;
-        let p = parse(json).unwrap();
-        assert_eq!(p.video.as_ref().unwrap().width, 720);
-        assert!((p.video.unwrap().fps - 29.97).abs() < 0.01);
-        assert_eq!((p.size, p.duration_secs), (123456, 12.5));
+    /// A file made by ffmpeg with these settings, in `dir`.
+    fn made(dir: &Path, name: &str, video: &str, rate: u32, audio: &[&str]) -> std::path::PathBuf {
+        let out = dir.join(name);
+        let status = std::process::Command::new("ffmpeg")
+            .args([
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+            ])
+            .arg(format!("testsrc2=size={video}:rate={rate}:duration=4"))
+            .args(["-f", "lavfi", "-i", "sine=frequency=440:duration=4"])
+            .args([
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-pix_fmt",
+                "yuv420p",
+            ])
+            .args(["-c:a", "aac"])
+            .args(audio)
+            // As the render job writes a short: the index first.
+            .args(["-movflags", "+faststart"])
+            .arg(&out)
+            .status()
+            .expect("ffmpeg runs (`make setup` installs it)");
+        assert!(status.success(), "ffmpeg made {name}");
+        out
+    }
+
+    #[tokio::test]
+    async fn the_header_of_a_real_file_gives_its_facts() {
+        let dir = tempfile::tempdir().unwrap();
+        let short = made(
+            dir.path(),
+            "short.mp4",
+            "1080x1920",
+            30,
+            &["-ar", "48000", "-ac", "2"],
+        );
+        let p = probe(&short).await.unwrap();
+        assert_eq!(p.container, "mp4");
+        assert_eq!(p.size, std::fs::metadata(&short).unwrap().len());
+        assert!((p.duration_secs - 4.0).abs() < 0.1, "{p:?}");
+        let v = p.video.as_ref().unwrap();
+        assert_eq!((v.codec.as_str(), v.width, v.height), ("h264", 1080, 1920));
+        assert!((v.fps - 30.0).abs() < 0.01, "{p:?}");
+        let a = p.audio.as_ref().unwrap();
+        assert_eq!(
+            (a.codec.as_str(), a.sample_rate, a.channels),
+            ("aac", 48_000, 2)
+        );
+        for platform in Platform::ALL {
+            assert_eq!(check(&p, platform), Vec::<String>::new(), "{platform}");
+        }
+
+        let wide = made(
+            dir.path(),
+            "wide.mp4",
+            "640x360",
+            25,
+            &["-ar", "44100", "-ac", "1"],
+        );
+        let p = probe(&wide).await.unwrap();
+        let v = p.video.as_ref().unwrap();
+        assert_eq!((v.width, v.height), (640, 360));
+        assert!((v.fps - 25.0).abs() < 0.01, "{p:?}");
+        let a = p.audio.as_ref().unwrap();
+        assert_eq!((a.sample_rate, a.channels), (44_100, 1));
+        assert!(check(&p, Platform::Youtube)
+            .iter()
+            .any(|w| w.contains("not vertical")));
+    }
+
+    #[tokio::test]
+    async fn a_file_that_is_not_an_mp4_is_unreadable() {
+        let dir = tempfile::tempdir().unwrap();
+        let page = dir.path().join("page.mp4");
+        std::fs::write(&page, "<html><body>Access denied</body></html>").unwrap();
+        let err = probe(&page).await.unwrap_err();
+        assert!(matches!(err, ProbeError::Unreadable(_)), "{err}");
+        let err = probe(&dir.path().join("missing.mp4")).await.unwrap_err();
+        assert!(matches!(err, ProbeError::Open(_)), "{err}");
     }
 }
