@@ -21,8 +21,9 @@
 //! The encode is cut in parts as the render job cuts it by default (one per core);
 //! `HILITE_BENCH_ENCODE_PARTS=1` makes it one piece, to compare.
 //!
-//! MoviePy runs once by default; `HILITE_BENCH_MOVIEPY_RUNS=3` runs it three times and keeps
-//! the median (its time varies more than the render job's, and each run takes minutes).
+//! MoviePy runs once by default, right after a render of its own; `HILITE_BENCH_MOVIEPY_RUNS=3`
+//! makes three such pairs and reports the median pair (MoviePy's time varies more than the
+//! render job's, and each run takes minutes).
 //!
 //! Run alone with `cargo bench -p hilite-shared --bench render`; `make bench` makes the venv
 //! (`HILITE_BENCH_PYTHON` points at its python). Without it the baseline is skipped, and
@@ -231,19 +232,19 @@ fn main() {
     println!("load before: {}", load_average());
     // Three renders and the middle one: a 60 s clip renders in half a minute, short enough
     // for a burst of other work on the machine to fall inside one render, not the median.
-    let mut renders = Vec::new();
-    for _ in 0..3 {
+    let render_once = || {
         let cpu = children_cpu_secs();
         let started = Instant::now();
         let out = runtime
             .block_on(render(&input, &cfg, &words, &out_dir))
             .expect("the render job");
-        renders.push((
+        (
             started.elapsed().as_secs_f64(),
             children_cpu_secs() - cpu,
             out,
-        ));
-    }
+        )
+    };
+    let mut renders: Vec<_> = (0..3).map(|_| render_once()).collect();
     renders.sort_by(|a, b| a.0.total_cmp(&b.0));
     let walls: Vec<String> = renders.iter().map(|r| format!("{:.2}", r.0)).collect();
     let (ours, our_cpu, out) = renders.swap_remove(1);
@@ -302,7 +303,9 @@ fn main() {
     }
     // MoviePy's time moves by a fifth from one run to the next (158 to 194 s over five runs
     // on a 2-core machine, where the render job's moved by a tenth): `HILITE_BENCH_MOVIEPY_RUNS=3`
-    // runs it three times and keeps the median, as the render job's side does.
+    // runs it three times. Each MoviePy run comes right after a render of its own, and the
+    // figure is the median of those pairs' ratios: the machine's speed drifts over the minutes
+    // a run takes, and a pair sees the same drift on both sides.
     let moviepy_runs = std::env::var("HILITE_BENCH_MOVIEPY_RUNS")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
@@ -311,27 +314,53 @@ fn main() {
     for (label, x264) in runs {
         eprintln!("render bench: MoviePy, {label}…");
         let edited = dir.join(format!("moviepy-{}.mp4", x264.0));
-        let mut timed: Vec<(f64, f64)> = (0..moviepy_runs)
+        let mut pairs: Vec<Pair> = (0..moviepy_runs)
             .map(|_| {
+                let (ours, our_cpu, _) = render_once();
                 let cpu = children_cpu_secs();
                 let secs = moviepy(&python, &source, &out.srt, &edited, x264).as_secs_f64();
-                (secs, children_cpu_secs() - cpu)
+                Pair {
+                    ours,
+                    our_cpu,
+                    theirs: secs,
+                    their_cpu: children_cpu_secs() - cpu,
+                }
             })
             .collect();
-        timed.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let all: Vec<String> = timed.iter().map(|t| format!("{:.2}", t.0)).collect();
-        let (secs, cpu) = timed[timed.len() / 2];
+        pairs.sort_by(|a, b| a.ratio().total_cmp(&b.ratio()));
+        let all: Vec<String> = pairs
+            .iter()
+            .map(|p| format!("{:.2}/{:.2} s = {:.1}×", p.theirs, p.ours, p.ratio()))
+            .collect();
+        let mid = &pairs[pairs.len() / 2];
         println!(
-            "MoviePy + SRT overlay, {label}: {secs:.2} s = {:.2}× real time (median of {} s); \
-             {cpu:.1} s of CPU; {}; HiLite is {:.1}× faster ({:.1}× less CPU)",
-            CLIP_SECS / secs,
-            all.join(", "),
+            "MoviePy + SRT overlay, {label}: {:.2} s = {:.2}× real time; {:.1} s of CPU; {}; \
+             HiLite is {:.1}× faster ({:.1}× less CPU), the median pair of: {}",
+            mid.theirs,
+            CLIP_SECS / mid.theirs,
+            mid.their_cpu,
             megabits(&edited),
-            secs / ours,
-            cpu / our_cpu
+            mid.ratio(),
+            mid.their_cpu / mid.our_cpu,
+            all.join(", ")
         );
     }
     println!("load after: {}", load_average());
+}
+
+/// One MoviePy run and the render run just before it, in seconds of wall time and of CPU.
+struct Pair {
+    ours: f64,
+    our_cpu: f64,
+    theirs: f64,
+    their_cpu: f64,
+}
+
+impl Pair {
+    /// How many times faster the render job was.
+    fn ratio(&self) -> f64 {
+        self.theirs / self.ours
+    }
 }
 
 /// The issue's naive ffmpeg graph: the same short made the obvious way, in one command.
