@@ -55,6 +55,8 @@ fn expected_environment(c: &Conditions) -> BTreeMap<&'static str, BTreeSet<&'sta
                 "HILITE_AWS__QUEUES__ANALYZE",
                 // The app access token (Get Clips) needs the Twitch client secret.
                 "HILITE_AWS__SECRETS__TWITCH_CLIENT_SECRET",
+                // Under the function's Timeout (queues.rs checks by how much).
+                "HILITE_PIPELINE__DOWNLOAD_TIMEOUT_SECS",
             ]),
         ),
         // Consumes analyze, sends the clips it keeps to edit; consumes chat into the chat log.
@@ -121,6 +123,9 @@ fn value_is_right(name: &str, value: &Value) -> bool {
         "HILITE_AWS__BATCH__JOB_DEFINITION" => refers_to(value, "RenderJobDefinition", None),
         "HILITE_LLM__API_BASE" => refers_to(value, "LlmApiBase", None),
         "HILITE_LLM__MODEL" => refers_to(value, "LlmModel", None),
+        "HILITE_PIPELINE__DOWNLOAD_TIMEOUT_SECS" => {
+            value.as_str().and_then(|v| v.parse::<u64>().ok()).is_some()
+        }
         // `Ref` of a secret is its ARN.
         secret if secret.starts_with("HILITE_AWS__SECRETS__") => {
             refers_to(value, "AppSecrets", None)
@@ -241,9 +246,13 @@ fn every_hilite_variable_in_the_template_loads_into_its_configuration_key() {
         for (name, value) in &vars {
             let path = name["HILITE_".len()..].to_lowercase();
             let field = path.split("__").fold(&config, |v, key| &v[key]);
+            // A number (a timeout) reads back as its digits; a missing key as `null`.
+            let read = field
+                .as_str()
+                .map_or_else(|| field.to_string(), str::to_string);
             assert_eq!(
-                field.as_str(),
-                Some(value.as_str()),
+                read,
+                *value,
                 "{consumer}: {name} did not reach `{}`",
                 path.replace("__", ".")
             );

@@ -113,6 +113,32 @@ fn every_queue_hides_a_message_six_times_longer_than_its_consumer_may_run() {
     assert_eq!(consumers, BTreeMap::from(expected));
 }
 
+/// The download function's clip fetch gives up on its own, while the function still has time
+/// to count the attempt: a Lambda stopped at its Timeout counts nothing, and after the queue's
+/// receives its clips would sit in the dead-letter queue still `pending`.
+#[test]
+fn a_clip_download_gives_up_before_its_function_is_stopped() {
+    // Storing a clip of `pipeline.max_download_bytes` in S3 and recording it, after the fetch.
+    const AFTER_THE_FETCH_SECS: u64 = 20;
+    let timeout = number(
+        &resource("DownloadFunction")["Properties"]["Timeout"],
+        "Timeout",
+    );
+    let env = crate::template::function_environment("DownloadFunction");
+    let (_, value) = env
+        .iter()
+        .find(|(name, _)| name == "HILITE_PIPELINE__DOWNLOAD_TIMEOUT_SECS")
+        .expect("DownloadFunction sets HILITE_PIPELINE__DOWNLOAD_TIMEOUT_SECS");
+    let fetch: u64 = value
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .expect("a number of seconds");
+    assert!(
+        fetch + AFTER_THE_FETCH_SECS <= timeout,
+        "a {fetch} s fetch and {AFTER_THE_FETCH_SECS} s after it do not fit in the function's {timeout} s"
+    );
+}
+
 #[test]
 fn every_event_source_mapping_reports_batch_item_failures() {
     let mappings = of_type("AWS::Lambda::EventSourceMapping");
