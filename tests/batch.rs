@@ -13,6 +13,7 @@ use harness::backends::TestBackend;
 use hilite::config::{AwsBatchConfig, Config};
 use hilite::domain::{Clip, ClipId, ClipStatus, MediaKey, Stage};
 use hilite::pipeline::attempts::{record_failure, retry_failed};
+use hilite::pipeline::edit::{edit, Editor};
 use hilite::pipeline::lambda::EditFunctionEvent;
 use hilite::pipeline::render_job::{job_state_changed, submit, BatchSubmitter, JobStateChange};
 use hilite::pipeline::{ClipMessage, StageError};
@@ -382,6 +383,32 @@ async fn a_clip_its_job_failed_for_good_gets_a_new_job_when_retried() {
     let second = s.clip(&id).await.edit_job.expect("a new job is recorded");
     assert_ne!(second.id, first.id);
     assert_eq!(s.jobs().await.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_the_clip_does_not_record_leaves_the_render_to_the_one_it_does() {
+    let s = site().await;
+    let id = s.analyzed_clip("TwoJobs", 0, true).await;
+    s.submit(&id).await.unwrap();
+    let before = s.clip(&id).await;
+    let recorded = before.edit_job.clone().unwrap();
+    let msg = ClipMessage {
+        clip_id: id.clone(),
+    };
+
+    // A second job for the clip, submitted by a second delivery of its edit message whose
+    // record the first one's overwrote: it renders nothing and counts nothing.
+    let other = Editor::from_config(&s.config)
+        .as_batch_job(Some("5b1d4a8e-0000-4000-8000-00000000beef".into()));
+    edit(&s.backend.ports, &other, &msg)
+        .await
+        .expect("the other job leaves quietly");
+    assert_eq!(s.clip(&id).await, before);
+
+    // The recorded job goes on (and fails here: the stored source is not a video).
+    let mine = Editor::from_config(&s.config).as_batch_job(Some(recorded.id));
+    let got = edit(&s.backend.ports, &mine, &msg).await;
+    assert!(got.is_err(), "the recorded job got past the check: {got:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -44,6 +44,8 @@ pub struct Editor {
     slots: Semaphore,
     max_attempts: u32,
     moderator: Moderator,
+    /// The AWS Batch job this process runs as (`edit-job`), when it is one.
+    batch_job: Option<String>,
 }
 
 impl Editor {
@@ -65,7 +67,16 @@ impl Editor {
             slots: Semaphore::new(config.render.concurrency.max(1)),
             max_attempts: config.pipeline.max_attempts,
             moderator: Moderator::from_config(config),
+            batch_job: None,
         }
+    }
+
+    /// Run as the AWS Batch job `id` (`edit-job` passes `AWS_BATCH_JOB_ID`, which Batch sets,
+    /// <https://docs.aws.amazon.com/batch/latest/userguide/job_env_vars.html>): a clip that
+    /// records another job is left to that one.
+    pub fn as_batch_job(mut self, id: Option<String>) -> Self {
+        self.batch_job = id.filter(|id| !id.is_empty());
+        self
     }
 }
 
@@ -80,14 +91,7 @@ const OUTPUTS: [(&str, &str); 5] = [
 
 /// Edit one clip.
 pub async fn edit(ports: &Ports, editor: &Editor, msg: &ClipMessage) -> Result<(), StageError> {
-    let Some(clip) = ports.store.get_clip(&msg.clip_id).await.map_err(retry)? else {
-        return Err(StageError::Poison(format!(
-            "no clip {} is recorded",
-            msg.clip_id
-        )));
-    };
-    if clip.status != ClipStatus::Analyzed {
-        tracing::debug!(clip = %clip.id, status = %clip.status, "edit delivered for a clip not waiting for it; nothing to do");
+    if waiting_clip(ports, editor, msg).await?.is_none() {
         return Ok(());
     }
     let transcriber = editor.transcriber.as_ref().map_err(|why| {
@@ -95,6 +99,11 @@ pub async fn edit(ports: &Ports, editor: &Editor, msg: &ClipMessage) -> Result<(
         StageError::Retryable(why.clone())
     })?;
     let _slot = editor.slots.acquire().await.map_err(retry)?;
+    // Read again with the slot held: a second delivery of the message, which waited behind
+    // the first one's render, finds the clip edited (and its source deleted) and stops here.
+    let Some(clip) = waiting_clip(ports, editor, msg).await? else {
+        return Ok(());
+    };
     let outcome = async {
         let work = crate::scratch::folder("hilite-edit-").map_err(retry)?;
         let login = broadcaster_login(ports, &clip).await?;
@@ -115,6 +124,34 @@ pub async fn edit(ports: &Ports, editor: &Editor, msg: &ClipMessage) -> Result<(
         Ok(()) => Ok(()),
         Err(e) => Err(record_failure(ports, &clip.id, Stage::Edit, editor.max_attempts, e).await),
     }
+}
+
+/// The clip, when it waits for this stage and for this job; `None` when there is nothing to do.
+async fn waiting_clip(
+    ports: &Ports,
+    editor: &Editor,
+    msg: &ClipMessage,
+) -> Result<Option<Clip>, StageError> {
+    let Some(clip) = ports.store.get_clip(&msg.clip_id).await.map_err(retry)? else {
+        return Err(StageError::Poison(format!(
+            "no clip {} is recorded",
+            msg.clip_id
+        )));
+    };
+    if clip.status != ClipStatus::Analyzed {
+        tracing::debug!(clip = %clip.id, status = %clip.status, "edit delivered for a clip not waiting for it; nothing to do");
+        return Ok(None);
+    }
+    // Two deliveries of one edit message can each submit a job before either records it; the
+    // clip keeps the last one recorded, and any other job leaves the render to it instead of
+    // paying for a second GPU render of the same clip.
+    if let (Some(me), Some(recorded)) = (&editor.batch_job, &clip.edit_job) {
+        if recorded.id != *me {
+            tracing::info!(clip = %clip.id, job = %me, recorded = %recorded.id, "the clip records another render job; this one leaves it to that job");
+            return Ok(None);
+        }
+    }
+    Ok(Some(clip))
 }
 
 /// The broadcaster's login, which keys the per-broadcaster settings.

@@ -3,7 +3,8 @@
 //! functions load theirs: the LLM's API key arrives as `aws.secrets.llm_api_key`). It runs the
 //! edit stage — fetch the source, render, store the outputs, moderate the transcript when
 //! `[llm]` is set, move the clip to `edited` or `review` — and exits non-zero when the clip
-//! could not be edited (its failure counted on the clip). The AWS Batch job definition
+//! could not be edited (its failure counted on the clip). A job the clip does not record (see
+//! `Editor::as_batch_job`) exits at once, leaving the clip to the one it does. The AWS Batch job definition
 //! (`infra/template.yaml`) runs this binary with the clip id as its argument (`Ref::clip_id`),
 //! submitted by the `edit` function.
 
@@ -43,7 +44,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let editor = Editor::from_config(&config);
+    let editor = Editor::from_config(&config).as_batch_job(std::env::var("AWS_BATCH_JOB_ID").ok());
     let outcome = edit(
         &ports,
         &editor,
