@@ -62,6 +62,8 @@ struct TtPost {
     received: u64,
     title: String,
     done: bool,
+    /// Status polls left before a completed upload reads `PUBLISH_COMPLETE`.
+    processing_polls: u32,
     /// TikTok's `fail_reason` when it failed this post (it never appears).
     failed: Option<String>,
 }
@@ -109,6 +111,9 @@ pub struct FakeState {
     pub tiktok_inits_per_minute: usize,
     /// Set: TikTok fails the next completed upload with this `fail_reason` (no post appears).
     pub tiktok_fail_next: Option<String>,
+    /// Status polls a completed upload still answers `PROCESSING_UPLOAD` to (with all its
+    /// `uploaded_bytes`), as TikTok does while it processes the video.
+    pub tiktok_processing_polls: u32,
     tiktok_inits: Vec<std::time::Instant>,
     yt: HashMap<String, YtSession>,
     tt: HashMap<String, TtPost>,

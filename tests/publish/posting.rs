@@ -7,6 +7,7 @@ harness::on_both_backends!(
     a_clip_is_posted_once_to_each_platform_and_then_published,
     a_youtube_upload_cut_mid_chunk_resumes_from_the_range_youtube_reports,
     answers_lost_after_the_platform_accepted_never_make_a_second_post,
+    a_tiktok_post_processing_after_its_last_chunk_is_waited_for_and_posted_once,
     over_many_random_fault_schedules_nothing_is_posted_twice_and_every_post_is_recorded,
     a_rotated_tiktok_refresh_token_is_stored_and_used_for_the_next_refresh,
     a_revoked_token_fails_that_platform_marks_it_unhealthy_and_others_still_post,
@@ -254,4 +255,23 @@ async fn an_unaudited_tiktok_app_is_detected_and_said() {
         .expect_err("cannot post publicly");
     assert!(err.to_string().contains("unaudited"), "{err}");
     assert_eq!(w.posts_of("tiktok", &clip), 0);
+}
+
+/// TikTok answers `PROCESSING_UPLOAD` for a while after the last chunk, with every byte counted
+/// in `uploaded_bytes`: the post is waited for, its chunks are not sent again (a finished
+/// upload refuses them, which would read as an expired URL and start a second post).
+async fn a_tiktok_post_processing_after_its_last_chunk_is_waited_for_and_posted_once(
+    b: TestBackend,
+) {
+    let w = world(b, &[Platform::Tiktok]).await;
+    let clip = w.clip("oscar", true).await;
+    w.fake.with(|s| s.tiktok_processing_polls = 3);
+    let msg = w.plan_one(&clip, Platform::Tiktok).await;
+    let sent = |w: &World| w.fake.with(|s| s.bytes.get("tiktok").copied().unwrap_or(0));
+
+    w.drive(&msg, &mut rng(21), 0.0).await.expect("posted");
+    let size = std::fs::metadata(video(true).await).unwrap().len();
+    assert_eq!(sent(&w), size, "every byte sent once");
+    assert_eq!(w.posts_of("tiktok", &clip), 1);
+    assert_eq!(w.status(&msg).await, PostStatus::Success);
 }

@@ -114,7 +114,17 @@ impl TikTok {
         }
     }
 
-    async fn status(&self, token: &AccessToken, publish_id: &str) -> Result<Check, PlatformError> {
+    /// The post's status. `size`: the video's size in bytes, when the caller has the video:
+    /// a post still `PROCESSING_UPLOAD` whose `uploaded_bytes` reached it has all its bytes
+    /// and is being processed (TikTok gives that no time limit,
+    /// <https://developers.tiktok.com/doc/content-posting-api-reference-get-video-status>), so
+    /// it is waited for; only a post with bytes missing is sent (again).
+    async fn status(
+        &self,
+        token: &AccessToken,
+        publish_id: &str,
+        size: Option<u64>,
+    ) -> Result<Check, PlatformError> {
         let data = self
             .call(
                 token,
@@ -151,8 +161,18 @@ impl TikTok {
                     .and_then(Value::as_str)
                     .unwrap_or("no reason given")
             )),
-            // The upload never completed: send it (again) under a claim.
-            "PROCESSING_UPLOAD" => Check::Continue,
+            "PROCESSING_UPLOAD" => {
+                let uploaded = data.get("uploaded_bytes").and_then(Value::as_u64);
+                match (uploaded, size) {
+                    // Every byte arrived: sending them again would meet a finished upload,
+                    // whose refusal reads as an expired URL and would start a second post.
+                    (Some(uploaded), Some(size)) if uploaded >= size => Check::Processing {
+                        check_at: Utc::now() + PROCESSING_WAIT,
+                    },
+                    // The upload never completed: send it (again) under a claim.
+                    _ => Check::Continue,
+                }
+            }
             _ => Check::Processing {
                 check_at: Utc::now() + PROCESSING_WAIT,
             },
@@ -291,7 +311,8 @@ impl Publisher for TikTok {
     ) -> Result<Check, PlatformError> {
         match &handles.publish_id {
             None => Ok(Check::Continue),
-            Some(id) => self.status(token, id).await,
+            // Without the video at hand: `publish` looks again, knowing its size.
+            Some(id) => self.status(token, id, None).await,
         }
     }
 
@@ -310,7 +331,7 @@ impl Publisher for TikTok {
         })?;
         if let (Some(id), Some(url)) = (handles.publish_id.clone(), handles.upload_session.clone())
         {
-            match self.status(token, &id).await? {
+            match self.status(token, &id, Some(job.size)).await? {
                 Check::Posted(r) => return Ok(Step::Posted(r)),
                 Check::Failed(reason) => {
                     return Err(PlatformError::Rejected {
@@ -341,7 +362,7 @@ impl Publisher for TikTok {
 
 impl TikTok {
     async fn after_upload(&self, token: &AccessToken, id: &str) -> Result<Step, PlatformError> {
-        match self.status(token, id).await? {
+        match self.status(token, id, None).await? {
             Check::Posted(r) => Ok(Step::Posted(r)),
             Check::Failed(reason) => Err(PlatformError::Rejected {
                 platform: P,

@@ -149,6 +149,10 @@ pub(super) async fn tt_put(
     if complete {
         p.done = true;
         let title = p.title.clone();
+        let polls = st.tiktok_processing_polls;
+        if let Some(p) = st.tt.get_mut(&id) {
+            p.processing_polls = polls;
+        }
         match st.tiktok_fail_next.take() {
             Some(reason) => {
                 if let Some(p) = st.tt.get_mut(&id) {
@@ -182,8 +186,8 @@ pub(super) async fn tt_status(
         .get("publish_id")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let st = app.st();
-    match st.tt.get(id) {
+    let mut st = app.st();
+    match st.tt.get_mut(id) {
         None => (
             StatusCode::BAD_REQUEST,
             Json(json!({"error":{"code":"invalid_publish_id","message":"unknown"}})),
@@ -193,10 +197,13 @@ pub(super) async fn tt_status(
             failed: Some(reason),
             ..
         }) => ok(json!({ "status": "FAILED", "fail_reason": reason })),
-        Some(p) if p.done => ok(
+        Some(p) if p.done && p.processing_polls == 0 => ok(
             json!({ "status": "PUBLISH_COMPLETE", "publicaly_available_post_id": [format!("7{}", &id[1..])] }),
         ),
-        Some(_) => ok(json!({ "status": "PROCESSING_UPLOAD" })),
+        Some(p) => {
+            p.processing_polls = p.processing_polls.saturating_sub(1);
+            ok(json!({ "status": "PROCESSING_UPLOAD", "uploaded_bytes": p.received }))
+        }
     }
 }
 
