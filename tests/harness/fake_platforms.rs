@@ -52,6 +52,8 @@ struct YtSession {
     received: u64,
     title: String,
     video: Option<String>,
+    /// Status queries left before a session with every byte returns its video.
+    finalize_polls: u32,
 }
 
 #[derive(Default)]
@@ -114,6 +116,9 @@ pub struct FakeState {
     /// Status polls a completed upload still answers `PROCESSING_UPLOAD` to (with all its
     /// `uploaded_bytes`), as TikTok does while it processes the video.
     pub tiktok_processing_polls: u32,
+    /// Status queries a YouTube session with every byte answers 308 (the full range, no
+    /// video yet) to before it returns the video.
+    pub youtube_finalize_polls: u32,
     tiktok_inits: Vec<std::time::Instant>,
     yt: HashMap<String, YtSession>,
     tt: HashMap<String, TtPost>,

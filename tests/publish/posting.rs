@@ -8,6 +8,7 @@ harness::on_both_backends!(
     a_youtube_upload_cut_mid_chunk_resumes_from_the_range_youtube_reports,
     answers_lost_after_the_platform_accepted_never_make_a_second_post,
     a_tiktok_post_processing_after_its_last_chunk_is_waited_for_and_posted_once,
+    a_youtube_session_with_every_byte_and_no_video_yet_is_asked_again_not_replaced,
     over_many_random_fault_schedules_nothing_is_posted_twice_and_every_post_is_recorded,
     a_rotated_tiktok_refresh_token_is_stored_and_used_for_the_next_refresh,
     a_revoked_token_fails_that_platform_marks_it_unhealthy_and_others_still_post,
@@ -274,4 +275,25 @@ async fn a_tiktok_post_processing_after_its_last_chunk_is_waited_for_and_posted_
     assert_eq!(sent(&w), size, "every byte sent once");
     assert_eq!(w.posts_of("tiktok", &clip), 1);
     assert_eq!(w.status(&msg).await, PostStatus::Success);
+}
+
+/// A resumable session that has every byte but answers a status query with 308 (the full
+/// range, no video yet) is kept and asked again: a new session would upload the video again
+/// and could make a second one.
+async fn a_youtube_session_with_every_byte_and_no_video_yet_is_asked_again_not_replaced(
+    b: TestBackend,
+) {
+    let w = world(b, &[Platform::Youtube]).await;
+    let clip = w.clip("papa", true).await;
+    w.fake.with(|s| s.youtube_finalize_polls = 2);
+    let msg = w.plan_one(&clip, Platform::Youtube).await;
+
+    w.drive(&msg, &mut rng(22), 0.0).await.expect("posted");
+    let size = std::fs::metadata(video(true).await).unwrap().len();
+    let sent = w
+        .fake
+        .with(|s| s.bytes.get("youtube").copied().unwrap_or(0));
+    assert_eq!(sent, size, "every byte sent once");
+    assert_eq!(w.fake.with(|s| s.yt_sessions_started), 1);
+    assert_eq!(w.posts_of("youtube", &clip), 1);
 }

@@ -293,7 +293,19 @@ impl Publisher for YouTube {
             };
             match self.upload(token, &session, job, at).await? {
                 Session::Done(result) => return Ok(Step::Posted(result)),
-                Session::Gone | Session::At(_) => {
+                // The session lives but has not returned the video (every byte arrived, or
+                // YouTube says bytes are missing after a resend): it is kept and asked again
+                // on the next try. A new session would upload the video a second time.
+                Session::At(received) => {
+                    return Err(PlatformError::Transient {
+                        platform: P,
+                        message: format!(
+                            "YouTube has {received} of {} bytes and no video yet; the session is asked again later",
+                            job.size
+                        ),
+                    })
+                }
+                Session::Gone => {
                     tracing::info!("the YouTube upload session is gone; starting a new one");
                     handles.upload_session = None;
                     sink.save(handles).await?;

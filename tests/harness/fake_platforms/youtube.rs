@@ -94,7 +94,16 @@ pub(super) async fn yt_put(
         return err(StatusCode::NOT_FOUND, "upload session not found");
     };
     let Some((a, b)) = range else {
-        return yt_state(s);
+        if s.video.is_none() && s.received == s.size && s.size > 0 {
+            if s.finalize_polls > 0 {
+                s.finalize_polls -= 1;
+            } else {
+                s.video = Some(format!("yt{id}"));
+                let title = s.title.clone();
+                st.posts.push(("youtube", title));
+            }
+        }
+        return yt_state(st.yt.get(&id).expect("session"));
     };
     let len = b + 1 - a;
     if total != s.size
@@ -121,10 +130,17 @@ pub(super) async fn yt_put(
         drop_connection();
     }
     s.received = b + 1;
+    let finalize_polls = st.youtube_finalize_polls;
+    let s = st.yt.get_mut(&id).expect("session");
     if s.received == s.size {
-        s.video = Some(format!("yt{id}"));
-        let title = s.title.clone();
-        st.posts.push(("youtube", title));
+        if finalize_polls > 0 {
+            // Every byte, but the video comes only after some status queries.
+            s.finalize_polls = finalize_polls;
+        } else {
+            s.video = Some(format!("yt{id}"));
+            let title = s.title.clone();
+            st.posts.push(("youtube", title));
+        }
     }
     let answer = yt_state(st.yt.get(&id).expect("session"));
     if fault == Some(Fault::CrashAfterAccept) {
