@@ -11,6 +11,7 @@ harness::on_both_backends!(
     a_youtube_session_with_every_byte_and_no_video_yet_is_asked_again_not_replaced,
     over_many_random_fault_schedules_nothing_is_posted_twice_and_every_post_is_recorded,
     a_rotated_tiktok_refresh_token_is_stored_and_used_for_the_next_refresh,
+    two_workers_refreshing_one_tiktok_token_at_once_leave_it_connected,
     a_revoked_token_fails_that_platform_marks_it_unhealthy_and_others_still_post,
 );
 
@@ -296,4 +297,77 @@ async fn a_youtube_session_with_every_byte_and_no_video_yet_is_asked_again_not_r
     assert_eq!(sent, size, "every byte sent once");
     assert_eq!(w.fake.with(|s| s.yt_sessions_started), 1);
     assert_eq!(w.posts_of("youtube", &clip), 1);
+}
+
+/// A vault whose first read returns the tokens as they were before another worker refreshed
+/// them: the second of two workers that read the tokens at the same moment.
+struct ReadBeforeTheOtherRefresh {
+    vault: Arc<dyn hilite::store::TokenVault>,
+    before: std::sync::Mutex<Option<secrecy::SecretString>>,
+}
+
+#[async_trait::async_trait]
+impl hilite::store::TokenVault for ReadBeforeTheOtherRefresh {
+    async fn put_token(
+        &self,
+        name: &TokenRef,
+        secret: &secrecy::SecretString,
+    ) -> Result<(), hilite::store::VaultError> {
+        self.vault.put_token(name, secret).await
+    }
+    async fn get_token(
+        &self,
+        name: &TokenRef,
+    ) -> Result<Option<secrecy::SecretString>, hilite::store::VaultError> {
+        let before = self.before.lock().unwrap().take();
+        match before {
+            Some(old) => Ok(Some(old)),
+            None => self.vault.get_token(name).await,
+        }
+    }
+    async fn delete_token(&self, name: &TokenRef) -> Result<(), hilite::store::VaultError> {
+        self.vault.delete_token(name).await
+    }
+}
+
+/// TikTok rotates refresh tokens: of two workers refreshing at once, the second one's refresh
+/// token is spent by the first and refused. That refusal is not the account's: the second
+/// worker uses the tokens the first one stored, and the account stays connected.
+async fn two_workers_refreshing_one_tiktok_token_at_once_leave_it_connected(b: TestBackend) {
+    let w = world(b, &[Platform::Tiktok]).await;
+    let vault = w.b.ports.vault.clone();
+    let name = oauth::token_ref(Platform::Tiktok, &w.account);
+    let before = vault
+        .get_token(&name)
+        .await
+        .unwrap()
+        .expect("seeded tokens");
+    let client = OAuthClient::new(
+        Platform::Tiktok,
+        reqwest::Client::new(),
+        w.fake.config("tiktok"),
+    );
+    let now = w.clock.now();
+
+    // The first worker refreshes (the seeded refresh token is spent) and stores its tokens.
+    let first = oauth::access_token(vault.as_ref(), &client, &w.account, now, true).await;
+    assert!(first.is_ok(), "{first:?}");
+    // The second had read the tokens before that, and refreshes with the spent one.
+    let late = ReadBeforeTheOtherRefresh {
+        vault: vault.clone(),
+        before: std::sync::Mutex::new(Some(before)),
+    };
+    let second = oauth::access_token(&late, &client, &w.account, now, true).await;
+    assert!(second.is_ok(), "{second:?}");
+
+    let stored = oauth::load(vault.as_ref(), Platform::Tiktok, &w.account)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.refresh_error, None, "the account stays connected");
+    let later = oauth::access_token(vault.as_ref(), &client, &w.account, now, true).await;
+    assert!(
+        later.is_ok(),
+        "the stored refresh token still works: {later:?}"
+    );
 }

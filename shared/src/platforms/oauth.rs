@@ -235,6 +235,15 @@ pub async fn access_token(
         }
         Err(e @ (PlatformError::Transient { .. } | PlatformError::RateLimited { .. })) => Err(e),
         Err(e) => {
+            // Another worker may have refreshed since `set` was read: TikTok rotates refresh
+            // tokens, so its refresh spent ours, which is now refused though the account is
+            // fine. Its tokens are in the vault: they are used, and not overwritten with ours.
+            if let Some(stored) = load(vault, platform, account).await? {
+                if stored.refresh_token != set.refresh_token && stored.refresh_error.is_none() {
+                    tracing::info!(%platform, %account, "the token was refreshed meanwhile by another worker; using that one");
+                    return Ok(stored.access());
+                }
+            }
             let reason = e.to_string();
             tracing::warn!(%platform, %account, error = %reason, "token refresh refused; the platform is unhealthy for this account until reconnected");
             let marked = TokenSet {
