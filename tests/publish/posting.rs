@@ -12,6 +12,7 @@ harness::on_both_backends!(
     over_many_random_fault_schedules_nothing_is_posted_twice_and_every_post_is_recorded,
     a_rotated_tiktok_refresh_token_is_stored_and_used_for_the_next_refresh,
     two_workers_refreshing_one_tiktok_token_at_once_leave_it_connected,
+    more_failed_tries_than_the_queues_receives_still_post_within_the_publications_limit,
     a_revoked_token_fails_that_platform_marks_it_unhealthy_and_others_still_post,
 );
 
@@ -370,4 +371,40 @@ async fn two_workers_refreshing_one_tiktok_token_at_once_leave_it_connected(b: T
         later.is_ok(),
         "the stored refresh token still works: {later:?}"
     );
+}
+
+/// A publication counts its own attempts (3 × `max_attempts` for network errors and 5xx), more
+/// than the queue's receives (3 by default, then the dead-letter queue): so a failed try comes
+/// back as a new message after a backoff (`RateLimited`, which the runner sends again without
+/// spending a receive), never as a redelivery of the same one.
+async fn more_failed_tries_than_the_queues_receives_still_post_within_the_publications_limit(
+    b: TestBackend,
+) {
+    let w = world(b, &[Platform::Instagram]).await;
+    let clip = w.clip("quebec", true).await;
+    let msg = w.plan_one(&clip, Platform::Instagram).await;
+    let max_receives = hilite::config::QueuesConfig::default().max_receives;
+    w.fake.with(|s| {
+        s.faults
+            .extend(vec![Fault::ServerError; max_receives as usize + 2])
+    });
+
+    let mut failed = 0;
+    for _ in 0..20 {
+        match publish(&w.b.ports, &w.platforms, &msg).await {
+            Ok(()) if w.status(&msg).await == PostStatus::Success => break,
+            Ok(()) => {}
+            Err(StageError::RateLimited { reason, .. }) => {
+                // Instagram's container processing is a wait too; a failed try says so.
+                if reason.contains("failed attempt") {
+                    failed += 1;
+                }
+            }
+            Err(e) => panic!("a failed try must come back as a new message: {e}"),
+        }
+        w.clock.advance(LEASE + Duration::minutes(1));
+    }
+    assert!(failed > max_receives, "{failed} failed tries");
+    assert_eq!(w.status(&msg).await, PostStatus::Success);
+    assert_eq!(w.posts_of("instagram", &clip), 1);
 }

@@ -81,7 +81,15 @@ pub(super) async fn settle_claim(
             }
             tracing::warn!(publication = %key, attempts, error = %e, "publication attempt failed; it will be retried");
             release(e.to_string(), true).await?;
-            Err(StageError::Retryable(e.to_string()))
+            // The publication counts its own attempts (above, up to `limit`): its message must
+            // not also spend the queue's receives (`queues.max_receives`, 3 by default, fewer
+            // than `limit`), which would dead-letter a healthy post before its own limit. It
+            // comes back after a backoff as a new message, like a wait.
+            let pause = crate::pipeline::runner::backoff(attempts);
+            Err(StageError::RateLimited {
+                until: now + chrono::Duration::from_std(pause).unwrap_or_default(),
+                reason: format!("retrying after a failed attempt ({attempts} of {limit}): {e}"),
+            })
         }
     }
 }
