@@ -20,6 +20,7 @@ harness::on_both_backends!(
     online_then_offline_records_the_stream_and_enqueues_one_collect_after_the_delay,
     a_replayed_message_id_has_no_effect,
     offline_without_online_enqueues_a_collect_that_finds_the_start,
+    a_second_offline_soon_after_collects_up_to_itself,
     the_challenge_is_echoed_as_plain_text,
     a_revocation_marks_the_subscription_with_its_reason,
     forged_stale_and_malformed_deliveries_change_nothing,
@@ -321,5 +322,52 @@ async fn forged_stale_and_malformed_deliveries_change_nothing(b: TestBackend) {
             .await
             .unwrap(),
         None
+    );
+}
+
+/// A `stream.offline` soon after the last stream closed, with no `stream.online` between: the
+/// first one's collect may have been lost, or a new stream began whose start was missed. Its
+/// window runs from the closed stream's start to this notification, so the clips of both are
+/// collected (each once: collect skips what it has).
+async fn a_second_offline_soon_after_collects_up_to_itself(b: TestBackend) {
+    let started = Utc::now() - Span::hours(2);
+    let first_off = Utc::now() - Span::minutes(8);
+    for (id, at, body) in [
+        ("msg-online-9", Utc::now(), online("1009", "40009", started)),
+        ("msg-offline-9a", first_off, offline("1009")),
+    ] {
+        assert_eq!(
+            send(&b, signed("notification", id, at, &body)).await.status,
+            204
+        );
+    }
+    let second_off = Utc::now();
+    let again = signed(
+        "notification",
+        "msg-offline-9b",
+        second_off,
+        &offline("1009"),
+    );
+    assert_eq!(send(&b, again).await.status, 204);
+
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let collects = all_collects(&b).await;
+    assert_eq!(collects.len(), 2, "[{}] {collects:?}", b.kind);
+    let last = collects
+        .iter()
+        .max_by_key(|c| c.ended_at)
+        .expect("two collects");
+    assert_eq!(
+        last.started_at.map(|t| t.timestamp_millis()),
+        Some(started.timestamp_millis()),
+        "[{}]",
+        b.kind
+    );
+    assert!(
+        (last.ended_at - second_off).num_milliseconds().abs() < 1,
+        "[{}] the window ends at the second notification: {} vs {}",
+        b.kind,
+        last.ended_at,
+        second_off
     );
 }

@@ -365,7 +365,10 @@ async fn notification(
                     ended_at: sent_at,
                 },
                 None => match ports.store.latest_stream(&broadcaster_id).await? {
-                    // Closed by an earlier delivery that may not have reached the queue.
+                    // Closed by an earlier delivery whose collect may not have reached the
+                    // queue; or a new stream began since, its `stream.online` missed. The
+                    // window runs to this notification, so it holds both: the closed stream's
+                    // clips and any made since (collect records each clip once).
                     Some(s)
                         if s.ended_at
                             .is_some_and(|end| sent_at - end < REPEATED_OFFLINE_WINDOW) =>
@@ -374,7 +377,7 @@ async fn notification(
                             broadcaster_id,
                             stream_id: Some(s.stream_id),
                             started_at: Some(s.started_at),
-                            ended_at: s.ended_at.unwrap_or(sent_at),
+                            ended_at: s.ended_at.map_or(sent_at, |end| end.max(sent_at)),
                         }
                     }
                     _ => {
