@@ -13,6 +13,7 @@ harness::on_both_backends!(
     a_rotated_tiktok_refresh_token_is_stored_and_used_for_the_next_refresh,
     two_workers_refreshing_one_tiktok_token_at_once_leave_it_connected,
     more_failed_tries_than_the_queues_receives_still_post_within_the_publications_limit,
+    a_post_processing_for_a_day_stops_being_polled_and_keeps_its_handles,
     a_revoked_token_fails_that_platform_marks_it_unhealthy_and_others_still_post,
 );
 
@@ -407,4 +408,33 @@ async fn more_failed_tries_than_the_queues_receives_still_post_within_the_public
     assert!(failed > max_receives, "{failed} failed tries");
     assert_eq!(w.status(&msg).await, PostStatus::Success);
     assert_eq!(w.posts_of("instagram", &clip), 1);
+}
+
+/// A post that stays processing on the platform is not polled forever: after a day the
+/// publication fails with the reason, keeping its handles for the next day's plan to look at.
+async fn a_post_processing_for_a_day_stops_being_polled_and_keeps_its_handles(b: TestBackend) {
+    let w = world(b, &[Platform::Tiktok]).await;
+    let clip = w.clip("romeo", true).await;
+    w.fake.with(|s| s.tiktok_processing_polls = u32::MAX);
+    let msg = w.plan_one(&clip, Platform::Tiktok).await;
+
+    let mut waits = 0;
+    let err = loop {
+        match publish(&w.b.ports, &w.platforms, &msg).await {
+            Err(StageError::RateLimited { .. }) => waits += 1,
+            Err(e) => break e,
+            Ok(()) => panic!("nothing to post yet: {:?}", w.publication(&msg).await),
+        }
+        assert!(waits < 40, "still polling after {waits} waits");
+        w.clock.advance(Duration::hours(2));
+    };
+    assert!(
+        matches!(err, StageError::Permanent(ref m) if m.contains("still processing")),
+        "{err}"
+    );
+    assert!(waits >= 12, "it waited a day first: {waits} waits of 2 h");
+    let failed = w.publication(&msg).await;
+    assert_eq!(failed.status, PostStatus::Failed);
+    assert!(failed.resume.publish_id.is_some(), "the handles are kept");
+    assert_eq!(w.posts_of("tiktok", &clip), 1, "uploaded once");
 }

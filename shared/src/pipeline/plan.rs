@@ -285,7 +285,7 @@ async fn reopen(
     let mut keep = failed.resume.clone();
     if let (Some(token), Ok((publisher, _))) = (token, platforms.client(failed.key.platform)) {
         if keep != ResumeHandles::default() {
-            if let Ok(Check::Failed(reason)) = publisher.check(token, &keep).await {
+            if let Ok(Check::Failed(reason)) = publisher.check(token, &keep, None).await {
                 tracing::info!(publication = %failed.key, %reason, "the platform failed the earlier post; the retry starts afresh");
                 keep = ResumeHandles::default();
             }

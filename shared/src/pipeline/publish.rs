@@ -53,6 +53,14 @@ const MEDIA_URL_TTL: StdDuration = StdDuration::from_secs(3600);
 /// it runs out, and this copy may be the only one left to carry the post on (the holder's own
 /// may be gone with a crash). A wait is a fresh delayed message, so it uses up no receive.
 const RECHECK_HELD: Duration = Duration::seconds(30);
+/// How long a post may stay processing on its platform before the publication stops polling
+/// and fails, its resume handles kept: the next day's plan looks at it again (and takes the
+/// post if it appeared) instead of a worker polling forever. TikTok gives processing no time
+/// limit and its moderation "may take a few hours"
+/// (<https://developers.tiktok.com/doc/content-posting-api-reference-get-video-status>); an
+/// Instagram container expires after 24 hours
+/// (<https://developers.facebook.com/docs/instagram-platform/instagram-graph-api/reference/ig-container>).
+const MAX_PROCESSING: Duration = Duration::hours(24);
 
 /// The wait for a publication another worker holds: until its lease ends, or the next recheck.
 fn held_elsewhere(key: &PublicationKey, p: &Publication, now: DateTime<Utc>) -> StageError {
@@ -133,11 +141,24 @@ pub async fn publish(
     // Look at what an earlier attempt left, without claiming.
     if p.resume != ResumeHandles::default() {
         let resume = &p.resume;
+        let size = match &clip.media.short {
+            Some(short) => ports.media.size(short).await.map_err(retry)?,
+            None => None,
+        };
         let checked = with_refresh(ports, oauth_client, &key, &mut token, |t| async move {
-            publisher.check(&t, resume).await
+            publisher.check(&t, resume, size).await
         })
         .await;
         match checked {
+            // The publication was last written when the upload ended and the wait began.
+            Ok(Check::Processing { .. }) if now - p.updated_at > MAX_PROCESSING => {
+                let reason = format!(
+                    "still processing on {} {} hours after the upload; the next plan looks again",
+                    key.platform,
+                    (now - p.updated_at).num_hours()
+                );
+                return record_unclaimed(ports, &key, Err(reason)).await;
+            }
             Ok(Check::Processing { check_at }) => {
                 return Err(StageError::RateLimited {
                     until: check_at,

@@ -157,6 +157,7 @@ impl Publisher for Instagram {
         &self,
         token: &AccessToken,
         handles: &ResumeHandles,
+        _size: Option<u64>,
     ) -> Result<Check, PlatformError> {
         let Some(container) = &handles.container_id else {
             return Ok(Check::Continue);

@@ -205,11 +205,14 @@ pub trait Publisher: Send + Sync {
         sink: &mut dyn ProgressSink,
     ) -> Result<Step, PlatformError>;
 
-    /// Look at saved handles without posting anything (safe without a claim).
+    /// Look at saved handles without posting anything (safe without a claim). `size`: the
+    /// video's size in bytes, when the caller knows it (an upload with every byte is waited
+    /// for, one with bytes missing is continued).
     async fn check(
         &self,
         _token: &AccessToken,
         _handles: &ResumeHandles,
+        _size: Option<u64>,
     ) -> Result<Check, PlatformError> {
         Ok(Check::Continue)
     }

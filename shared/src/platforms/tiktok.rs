@@ -308,11 +308,11 @@ impl Publisher for TikTok {
         &self,
         token: &AccessToken,
         handles: &ResumeHandles,
+        size: Option<u64>,
     ) -> Result<Check, PlatformError> {
         match &handles.publish_id {
             None => Ok(Check::Continue),
-            // Without the video at hand: `publish` looks again, knowing its size.
-            Some(id) => self.status(token, id, None).await,
+            Some(id) => self.status(token, id, size).await,
         }
     }
 
