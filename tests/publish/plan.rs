@@ -7,6 +7,7 @@ harness::on_both_backends!(
     the_plan_takes_the_best_clips_up_to_the_daily_maximum_once,
     a_failed_post_is_retried_by_the_next_days_plan_and_not_before,
     a_post_tiktok_failed_is_retried_afresh_and_posted_once,
+    a_post_whose_worker_died_is_planned_again_once_its_lease_is_over,
 );
 
 async fn the_plan_takes_the_best_clips_up_to_the_daily_maximum_once(b: TestBackend) {
@@ -185,4 +186,45 @@ async fn a_post_tiktok_failed_is_retried_afresh_and_posted_once(b: TestBackend) 
     let posted = w.publication(&msg).await;
     assert_ne!(posted.resume.publish_id.as_deref(), Some(dead_id.as_str()));
     assert_eq!(w.posts_of("tiktok", &clip), 1);
+}
+
+/// A worker that claimed a publication and died leaves it `uploading`; its message may be in
+/// the dead-letter queue. Once the lease is over, the next plan queues it again, and the
+/// publish stage claims it and posts it once.
+async fn a_post_whose_worker_died_is_planned_again_once_its_lease_is_over(b: TestBackend) {
+    let w = world(b, &[Platform::Youtube]).await;
+    let clip = w.clip("mike", true).await;
+    let first = plan(&w.b.ports, &w.platforms, &w.account, w.clock.now())
+        .await
+        .expect("plan");
+    assert_eq!(first.enqueued, 1, "{first:?}");
+    let msg = PublishMessage {
+        clip_id: clip.clone(),
+        account: w.account.clone(),
+        platform: Platform::Youtube,
+    };
+    let key = PublicationKey {
+        clip_id: clip.clone(),
+        account: w.account.clone(),
+        platform: Platform::Youtube,
+    };
+    let claimed =
+        w.b.ports
+            .store
+            .claim_publication(&key, LEASE, w.clock.now())
+            .await
+            .unwrap();
+    assert!(matches!(claimed, Claim::Claimed(_)), "{claimed:?}");
+
+    let held = plan(&w.b.ports, &w.platforms, &w.account, w.clock.now())
+        .await
+        .expect("plan");
+    assert_eq!(held.enqueued, 0, "held by a live lease: {held:?}");
+    w.clock.advance(LEASE + Duration::minutes(1));
+    let after = plan(&w.b.ports, &w.platforms, &w.account, w.clock.now())
+        .await
+        .expect("plan");
+    assert_eq!(after.enqueued, 1, "{after:?}");
+    w.drive(&msg, &mut rng(31), 0.0).await.expect("posted");
+    assert_eq!(w.posts_of("youtube", &clip), 1);
 }

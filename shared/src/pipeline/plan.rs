@@ -107,7 +107,9 @@ fn used_today(pubs: &[Publication], platform: Platform, now: DateTime<Utc>) -> u
         .filter(|p| p.key.platform == platform)
         .filter(|p| match p.status {
             PostStatus::Success => p.published_at.is_some_and(|t| t > since),
-            PostStatus::Uploading => true,
+            // Under way: held by a worker, or touched today. One whose worker died long ago
+            // does not keep a day's slot forever.
+            PostStatus::Uploading => !p.claimable(now) || p.updated_at > since,
             PostStatus::Pending | PostStatus::Failed => false,
         })
         .count();
@@ -203,7 +205,10 @@ pub async fn plan(
                 Some(p) => match p.status {
                     PostStatus::Pending => true,
                     PostStatus::Failed => retry_due(p, now),
-                    PostStatus::Uploading | PostStatus::Success => false,
+                    // Its worker died with the lease (and its message may be dead-lettered):
+                    // queued again, the publish stage claims it and resumes from its handles.
+                    PostStatus::Uploading => p.claimable(now),
+                    PostStatus::Success => false,
                 },
             })
             .collect();
