@@ -166,6 +166,13 @@ async fn a_hateful_verdict_sends_the_rendered_clip_to_review(b: TestBackend) {
     let clip = edited(&b, &s, &id).await;
 
     assert_eq!(clip.status, ClipStatus::Review);
+    assert!(
+        clip.review_reason
+            .as_deref()
+            .is_some_and(|r| r.contains("hateful")),
+        "the record says why: {:?}",
+        clip.review_reason
+    );
     let m = clip.moderation.expect("the verdict is kept");
     assert!(m.hateful);
     assert_eq!(m.target.as_deref(), Some("a religious group"));
@@ -267,6 +274,13 @@ async fn a_broadcaster_that_requires_approval_gets_review_even_for_a_harmless_cl
     let clip = edited(&b, &s, &id).await;
 
     assert_eq!(clip.status, ClipStatus::Review);
+    assert!(
+        clip.review_reason
+            .as_deref()
+            .is_some_and(|r| r.contains("approval")),
+        "the record says why: {:?}",
+        clip.review_reason
+    );
     assert_eq!(clip.generated_title.as_deref(), Some("Harmless"));
 }
 

@@ -31,6 +31,7 @@ pub fn clip(id: &str, title: &str, at: DateTime<Utc>) -> Clip {
         generated_hashtags: Vec::new(),
         moderation: None,
         edit_job: None,
+        review_reason: None,
         errors: Vec::new(),
         fetched_at: at,
         updated_at: at,

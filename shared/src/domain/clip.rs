@@ -267,6 +267,10 @@ pub struct Clip {
     /// The transcript's moderation verdict and risk score, when an LLM judged it.
     #[serde(default)]
     pub moderation: Option<Moderation>,
+    /// Why the clip waits in `review`: the risk score over the threshold, a hateful verdict,
+    /// or a broadcaster who approves every clip.
+    #[serde(default)]
+    pub review_reason: Option<String>,
     /// The AWS Batch render job working on the clip, while one does.
     #[serde(default)]
     pub edit_job: Option<EditJob>,
@@ -310,6 +314,9 @@ impl Clip {
         }
         if let Some(v) = patch.moderation {
             self.moderation = Some(v);
+        }
+        if let Some(v) = patch.review_reason {
+            self.review_reason = Some(v);
         }
         if let Some(v) = patch.edit_job {
             self.edit_job = v;
@@ -357,6 +364,7 @@ pub struct ClipPatch {
     pub generated_description: Option<String>,
     pub generated_hashtags: Option<Vec<String>>,
     pub moderation: Option<Moderation>,
+    pub review_reason: Option<String>,
     /// `Some(None)` forgets the render job.
     pub edit_job: Option<Option<EditJob>>,
     pub failed_stage: Option<Stage>,

@@ -36,6 +36,7 @@ fn clip() -> Clip {
         generated_hashtags: Vec::new(),
         moderation: None,
         edit_job: None,
+        review_reason: None,
         errors: Vec::new(),
         fetched_at: at,
         updated_at: at,

@@ -303,6 +303,7 @@ pub(super) fn to_clip(h: HelixClip, now: DateTime<Utc>) -> Result<Clip, InvalidI
         generated_hashtags: Vec::new(),
         moderation: None,
         edit_job: None,
+        review_reason: None,
         errors: Vec::new(),
         fetched_at: now,
         updated_at: now,

@@ -264,6 +264,7 @@ async fn finish(
         generated_description: decision.description,
         generated_hashtags: decision.hashtags,
         moderation: decision.moderation,
+        review_reason: decision.review_reason,
         ..ClipPatch::default()
     };
     let to = Transition::new(ClipStatus::Analyzed, decision.to)

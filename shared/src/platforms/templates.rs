@@ -177,6 +177,7 @@ mod tests {
             generated_hashtags: Vec::new(),
             moderation: None,
             edit_job: None,
+            review_reason: None,
             errors: vec![],
             fetched_at: now,
             updated_at: now,

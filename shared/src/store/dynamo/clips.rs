@@ -182,6 +182,7 @@ mod tests {
             generated_hashtags: Vec::new(),
             moderation: None,
             edit_job: None,
+            review_reason: None,
             errors: vec![],
             fetched_at: at,
             updated_at: at,

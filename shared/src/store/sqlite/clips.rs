@@ -185,6 +185,7 @@ pub(super) mod tests {
             generated_hashtags: Vec::new(),
             moderation: None,
             edit_job: None,
+            review_reason: None,
             errors: vec![],
             fetched_at: t,
             updated_at: t,
