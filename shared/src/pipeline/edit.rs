@@ -126,10 +126,10 @@ pub async fn edit(ports: &Ports, editor: &Editor, msg: &ClipMessage) -> Result<(
     }
 }
 
-/// The clip, when it waits for this stage and for this job; `None` when there is nothing to do.
-async fn waiting_clip(
+/// The message's clip when it waits for the edit stage (`analyzed`); `None` when it has moved
+/// on, a message for an unknown clip being poison. Shared with `render_job::submit`.
+pub(super) async fn analyzed_clip(
     ports: &Ports,
-    editor: &Editor,
     msg: &ClipMessage,
 ) -> Result<Option<Clip>, StageError> {
     let Some(clip) = ports.store.get_clip(&msg.clip_id).await.map_err(retry)? else {
@@ -142,6 +142,18 @@ async fn waiting_clip(
         tracing::debug!(clip = %clip.id, status = %clip.status, "edit delivered for a clip not waiting for it; nothing to do");
         return Ok(None);
     }
+    Ok(Some(clip))
+}
+
+/// The clip, when it waits for this stage and for this job; `None` when there is nothing to do.
+async fn waiting_clip(
+    ports: &Ports,
+    editor: &Editor,
+    msg: &ClipMessage,
+) -> Result<Option<Clip>, StageError> {
+    let Some(clip) = analyzed_clip(ports, msg).await? else {
+        return Ok(None);
+    };
     // Two deliveries of one edit message can each submit a job before either records it; the
     // clip keeps the last one recorded, and any other job leaves the render to it instead of
     // paying for a second GPU render of the same clip.

@@ -100,16 +100,9 @@ pub async fn submit(
     max_attempts: u32,
     msg: &ClipMessage,
 ) -> Result<(), StageError> {
-    let Some(clip) = ports.store.get_clip(&msg.clip_id).await.map_err(retry)? else {
-        return Err(StageError::Poison(format!(
-            "no clip {} is recorded",
-            msg.clip_id
-        )));
-    };
-    if clip.status != ClipStatus::Analyzed {
-        tracing::debug!(clip = %clip.id, status = %clip.status, "edit delivered for a clip not waiting for it; nothing to do");
+    let Some(clip) = super::edit::analyzed_clip(ports, msg).await? else {
         return Ok(());
-    }
+    };
     if let Some(job) = clip.edit_job.as_ref().filter(|j| !j.failed) {
         tracing::info!(clip = %clip.id, job = %job.id, "a render job already works on this clip; nothing submitted");
         return Ok(());
