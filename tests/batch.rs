@@ -16,6 +16,7 @@ use hilite::pipeline::attempts::{record_failure, retry_failed};
 use hilite::pipeline::edit::{edit, Editor};
 use hilite::pipeline::lambda::EditFunctionEvent;
 use hilite::pipeline::render_job::{job_state_changed, submit, BatchSubmitter, JobStateChange};
+use hilite::pipeline::render_sweep::{sweep, SweepReport, SWEEP_GRACE};
 use hilite::pipeline::{ClipMessage, StageError};
 use hilite::queue::QueueName;
 use serde_json::json;
@@ -187,6 +188,52 @@ impl Site {
         ids
     }
 
+    /// Record the clip's job as submitted `ago` (the sweep looks only at jobs past its grace).
+    async fn submitted_ago(&self, id: &ClipId, ago: std::time::Duration) {
+        let mut job = self.clip(id).await.edit_job.expect("a recorded job");
+        job.submitted_at -= chrono::Duration::from_std(ago).unwrap();
+        let patch = hilite::domain::ClipPatch {
+            edit_job: Some(Some(job)),
+            ..Default::default()
+        };
+        self.backend
+            .ports
+            .store
+            .update_clip(id, ClipStatus::Analyzed, patch, chrono::Utc::now())
+            .await
+            .unwrap();
+    }
+
+    /// Wait until Batch (moto) describes the job with `status`.
+    async fn job_reaches(&self, job_id: &str, status: aws_sdk_batch::types::JobStatus) {
+        harness::local::eventually(
+            std::time::Duration::from_secs(20),
+            &format!("job {job_id} to be {status:?}"),
+            || async {
+                let out = self.client.describe_jobs().jobs(job_id).send().await.ok()?;
+                (out.jobs().first()?.status() == Some(&status)).then_some(())
+            },
+        )
+        .await
+    }
+
+    /// Submit the clip's job, let moto fail it (it has no Docker to run it) and date it past
+    /// the sweep's grace: a job whose FAILED event never came.
+    async fn job_failed_unheard(&self, id: &ClipId) -> hilite::domain::EditJob {
+        self.submit(id).await.unwrap();
+        let job = self.clip(id).await.edit_job.unwrap();
+        self.job_reaches(&job.id, aws_sdk_batch::types::JobStatus::Failed)
+            .await;
+        self.submitted_ago(id, SWEEP_GRACE * 2).await;
+        job
+    }
+
+    async fn sweep(&self) -> SweepReport {
+        sweep(&self.backend.ports, &self.batch, MAX_ATTEMPTS)
+            .await
+            .expect("the sweep runs")
+    }
+
     async fn queued_edits(&self) -> u64 {
         let d = self
             .backend
@@ -218,7 +265,7 @@ impl Site {
             EditFunctionEvent::JobStateChange(e) => {
                 EditFunctionEvent::job_state_change(*e).unwrap()
             }
-            EditFunctionEvent::Sqs(_) => panic!("a Batch event read as an SQS event"),
+            other => panic!("a Batch event read as another event: {other:?}"),
         };
         job_state_changed(&self.backend.ports, MAX_ATTEMPTS, &change)
             .await
@@ -484,4 +531,129 @@ async fn the_sample_failed_job_event_counts_an_attempt_and_queues_its_clip() {
     assert!(stored.errors[0].message.contains("Host EC2"));
     let depth = b.ports.queue.depth(QueueName::Edit).await.unwrap();
     assert_eq!(depth.visible + depth.in_flight, 1);
+}
+
+/// A job that failed on Batch while its FAILED event was lost (EventBridge gave up, or the edit
+/// function's invocation ended in its dead-letter queue): the sweep finds it, counts the
+/// attempt once and queues the clip for a new job, as the event would have.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_job_whose_event_was_lost_is_found_by_the_sweep_and_counted_once() {
+    let s = site().await;
+    let id = s.analyzed_clip("LostEvent", 0, true).await;
+    let job = s.job_failed_unheard(&id).await;
+
+    let report = s.sweep().await;
+    assert_eq!((report.asked, report.ended, report.errors), (1, 1, 0));
+    let clip = s.clip(&id).await;
+    assert_eq!((clip.status, clip.attempts.edit), (ClipStatus::Analyzed, 1));
+    assert!(clip.edit_job.as_ref().unwrap().failed);
+    assert!(
+        clip.errors.last().unwrap().message.contains(&job.id),
+        "{:?}",
+        clip.errors
+    );
+    assert_eq!(
+        s.queued_edits().await,
+        1,
+        "the clip is queued for a new job"
+    );
+
+    // The next sweep, and the event arriving late after all, count nothing more.
+    assert_eq!(s.sweep().await, SweepReport::default());
+    s.job_ended(&job.id, &id, "FAILED").await;
+    assert_eq!(s.clip(&id).await.attempts.edit, 1);
+}
+
+/// A job Batch does not know (its record gone, or the id never real) leaves nothing to wait
+/// for: the clip is settled as if the job failed, and its last attempt fails it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_batch_no_longer_knows_is_settled_and_the_last_one_fails_the_clip() {
+    let s = site().await;
+    let id = s
+        .analyzed_clip("ForgottenJob", MAX_ATTEMPTS - 1, true)
+        .await;
+    s.submit(&id).await.unwrap();
+    let mut job = s.clip(&id).await.edit_job.unwrap();
+    job.id = "6f1d0c2e-0000-4000-8000-00000000dead".into();
+    let patch = hilite::domain::ClipPatch {
+        edit_job: Some(Some(job)),
+        ..Default::default()
+    };
+    s.backend
+        .ports
+        .store
+        .update_clip(&id, ClipStatus::Analyzed, patch, chrono::Utc::now())
+        .await
+        .unwrap();
+    s.submitted_ago(&id, SWEEP_GRACE * 2).await;
+
+    let report = s.sweep().await;
+    assert_eq!((report.asked, report.ended), (1, 1));
+    let clip = s.clip(&id).await;
+    assert_eq!(
+        (clip.status, clip.failed_stage, clip.attempts.edit),
+        (ClipStatus::Failed, Some(Stage::Edit), MAX_ATTEMPTS)
+    );
+    assert!(
+        clip.errors
+            .last()
+            .unwrap()
+            .message
+            .contains("no longer knows"),
+        "{:?}",
+        clip.errors
+    );
+    assert_eq!(s.queued_edits().await, 0);
+}
+
+/// A job submitted moments ago is left to its own event, whatever Batch says of it yet; a
+/// clip waiting on no job is not asked about.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweep_leaves_fresh_jobs_to_their_events() {
+    let s = site().await;
+    let fresh = s.analyzed_clip("FreshJob", 0, true).await;
+    s.submit(&fresh).await.unwrap();
+    let job = s.clip(&fresh).await.edit_job.unwrap();
+    s.job_reaches(&job.id, aws_sdk_batch::types::JobStatus::Failed)
+        .await;
+    let _unsubmitted = s.analyzed_clip("NoJobYet", 0, true).await;
+    let before = s.clip(&fresh).await;
+
+    assert_eq!(s.sweep().await, SweepReport::default());
+    assert_eq!(s.clip(&fresh).await, before);
+    assert_eq!(s.queued_edits().await, 0);
+}
+
+/// `events/batch-sweep.json` (for `make invoke-batch-sweep`) is the sweep's schedule as the
+/// edit function receives it; an EventBridge event that is neither it nor a Batch job state
+/// change is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sample_schedule_event_runs_the_sweep_and_other_events_are_refused() {
+    let path =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events/batch-sweep.json");
+    let event: EditFunctionEvent =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let EditFunctionEvent::Sweep(event) = event else {
+        panic!("the sample is not read as the sweep's schedule: {event:?}");
+    };
+    EditFunctionEvent::sweep_requested(&event).expect("the schedule is accepted");
+
+    let s = site().await;
+    let id = s.analyzed_clip("SampleSweep", 0, true).await;
+    s.job_failed_unheard(&id).await;
+    assert_eq!(s.sweep().await.ended, 1);
+    assert_eq!(s.clip(&id).await.attempts.edit, 1);
+
+    // A Batch event whose detail is not a job state change reads as an EventBridge event, and
+    // is refused rather than taken for the schedule.
+    let broken = json!({"detail-type": "Batch Job State Change", "source": "aws.batch",
+        "detail": {"status": "FAILED"}});
+    let EditFunctionEvent::Sweep(e) = serde_json::from_value(broken).unwrap() else {
+        panic!("a broken Batch event read as a job state change or SQS");
+    };
+    let err = EditFunctionEvent::sweep_requested(&e).unwrap_err();
+    assert!(
+        matches!(err, StageError::Poison(ref m) if m.contains("aws.batch")),
+        "{err}"
+    );
 }

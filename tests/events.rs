@@ -248,6 +248,7 @@ fn every_file_in_events_is_a_sample_some_test_runs() {
             [
                 // Run by tests/batch.rs.
                 "batch-job-failed",
+                "batch-sweep",
                 "eventsub-challenge",
                 "eventsub-revocation",
                 "eventsub-stream-offline",

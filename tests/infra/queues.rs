@@ -222,3 +222,57 @@ fn every_dead_letter_queue_function_and_stage_queue_has_an_alarm() {
     );
     assert_eq!(number(&rate["Threshold"], "Threshold"), 10);
 }
+
+/// The render-job sweep stops a job not ended `JOB_DEADLINE` after its submission: that must be
+/// longer than a healthy job can take (its longest wait for capacity before the job queue
+/// cancels it, then each of its attempts at its time limit), or the sweep would kill renders
+/// that were about to finish. The sweep's schedule must reach the edit function.
+#[test]
+fn the_render_job_sweep_runs_on_a_schedule_and_never_stops_a_healthy_job() {
+    use hilite::pipeline::render_sweep::JOB_DEADLINE;
+    let queue = &resource("RenderJobQueue")["Properties"];
+    let longest_wait = queue["JobStateTimeLimitActions"]
+        .as_sequence()
+        .expect("the job queue cancels jobs stuck RUNNABLE")
+        .iter()
+        .map(|a| number(&a["MaxTimeSeconds"], "MaxTimeSeconds"))
+        .max()
+        .unwrap();
+    let definition = &resource("RenderJobDefinition")["Properties"];
+    let attempts = number(&definition["RetryStrategy"]["Attempts"], "Attempts");
+    let per_attempt = number(
+        &definition["Timeout"]["AttemptDurationSeconds"],
+        "AttemptDurationSeconds",
+    );
+    let healthy = longest_wait + attempts * per_attempt;
+    assert!(
+        JOB_DEADLINE.as_secs() > healthy,
+        "the sweep stops jobs after {} s, but a healthy one may take {healthy} s",
+        JOB_DEADLINE.as_secs()
+    );
+
+    let rule = &resource("RenderJobSweepRule")["Properties"];
+    let every = rule["ScheduleExpression"].as_str().expect("a schedule");
+    assert!(every.starts_with("rate("), "{every}");
+    let targets = rule["Targets"].as_sequence().unwrap();
+    assert!(
+        targets
+            .iter()
+            .any(|t| refers_to(&t["Arn"], "EditFunction", Some("Arn"))),
+        "the sweep's schedule does not invoke the edit function"
+    );
+    let allowed = of_type("AWS::Lambda::Permission")
+        .into_iter()
+        .any(|(_, p)| {
+            refers_to(&p["Properties"]["FunctionName"], "EditFunction", None)
+                && refers_to(
+                    &p["Properties"]["SourceArn"],
+                    "RenderJobSweepRule",
+                    Some("Arn"),
+                )
+        });
+    assert!(
+        allowed,
+        "EventBridge may not invoke the edit function for the sweep"
+    );
+}

@@ -1,7 +1,8 @@
 //! The edit function: the edit stage behind SQS, and the end of its render jobs. Wiring only:
 //! configuration from the environment, the AWS clients built once per cold start, then per
-//! invocation either an SQS batch (`handle_sqs_event`, each failed record reported in
-//! `batchItemFailures`) or an EventBridge Batch job state change.
+//! invocation an SQS batch (`handle_sqs_event`, each failed record reported in
+//! `batchItemFailures`), an EventBridge Batch job state change, or the render-job sweep's
+//! schedule (`pipeline::render_sweep`).
 //!
 //! With `aws.batch.*` set, an edit message submits the clip's AWS Batch render job
 //! (`pipeline::render_job`); without, the clip is rendered in this process (`pipeline::edit`).
@@ -13,6 +14,7 @@ use hilite::config::Config;
 use hilite::pipeline::lambda::EditFunctionEvent;
 use hilite::pipeline::messages::parse;
 use hilite::pipeline::render_job::{job_state_changed, submit, BatchSubmitter};
+use hilite::pipeline::render_sweep::sweep;
 use hilite::pipeline::{handle_sqs_event, ClipMessage, Pipeline};
 use hilite::queue::QueueName;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
@@ -54,6 +56,14 @@ async fn main() -> Result<(), Error> {
                 EditFunctionEvent::JobStateChange(change) => {
                     let change = EditFunctionEvent::job_state_change(*change)?;
                     job_state_changed(&pipeline.ports, max_attempts, &change).await?;
+                    Ok(Value::Null)
+                }
+                EditFunctionEvent::Sweep(event) => {
+                    EditFunctionEvent::sweep_requested(&event)?;
+                    // Only render jobs are swept: rendering in-process leaves nothing to sweep.
+                    if let Some(batch) = batch {
+                        sweep(&pipeline.ports, batch, max_attempts).await?;
+                    }
                     Ok(Value::Null)
                 }
             }

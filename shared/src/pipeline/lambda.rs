@@ -83,14 +83,17 @@ where
 pub type BatchJobEvent =
     aws_lambda_events::eventbridge::EventBridgeEvent<super::render_job::JobStateChange>;
 
-/// What invokes the edit function: its SQS queue, or an EventBridge "Batch Job State Change"
-/// (`infra/template.yaml`'s `RenderJobStateRule`). An EventBridge event has `detail-type`,
-/// `source` and `detail`, which an SQS event lacks, so it is tried first.
+/// What invokes the edit function: its SQS queue, an EventBridge "Batch Job State Change"
+/// (`infra/template.yaml`'s `RenderJobStateRule`), or the render-job sweep's schedule
+/// (`RenderJobSweepRule`, a "Scheduled Event"). An EventBridge event has `detail-type`,
+/// `source` and `detail`, which an SQS event lacks, so those are tried first; a schedule's
+/// empty `detail` is not a job state change, so it falls through to `Sweep`.
 #[cfg(feature = "aws")]
 #[derive(Debug, serde::Deserialize)]
 #[serde(untagged)]
 pub enum EditFunctionEvent {
     JobStateChange(Box<BatchJobEvent>),
+    Sweep(Box<aws_lambda_events::eventbridge::EventBridgeEvent>),
     Sqs(SqsEvent),
 }
 
@@ -107,6 +110,20 @@ impl EditFunctionEvent {
             )));
         }
         Ok(event.detail)
+    }
+
+    /// The sweep's schedule, checked to be one: any other EventBridge event that reached the
+    /// function (a Batch event whose detail did not parse, say) is refused, not swept on.
+    pub fn sweep_requested(
+        event: &aws_lambda_events::eventbridge::EventBridgeEvent,
+    ) -> Result<(), StageError> {
+        if event.source != "aws.events" || event.detail_type != "Scheduled Event" {
+            return Err(StageError::Poison(format!(
+                "an EventBridge event from {} ({}) is neither a Batch job state change nor the sweep's schedule",
+                event.source, event.detail_type
+            )));
+        }
+        Ok(())
     }
 }
 

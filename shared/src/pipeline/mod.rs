@@ -21,6 +21,8 @@ pub mod plan;
 pub mod publish;
 #[cfg(feature = "aws")]
 pub mod render_job;
+#[cfg(feature = "aws")]
+pub mod render_sweep;
 pub mod runner;
 pub mod schedule;
 pub mod stages;

@@ -55,6 +55,12 @@ impl BatchSubmitter {
     }
 }
 
+impl BatchSubmitter {
+    pub(super) fn client(&self) -> &aws_sdk_batch::Client {
+        &self.client
+    }
+}
+
 /// A job name Batch accepts (letters, digits, `-` and `_`, at most 128), naming the clip.
 fn job_name(clip: &ClipId) -> String {
     let safe: String = clip
@@ -232,7 +238,10 @@ pub async fn job_state_changed(
     }
 }
 
-async fn job_failed(
+/// A failed job's clip: the attempt counted (once, and only when the job's run did not count
+/// it), then the clip queued for a new job unless that attempt was its last. Also how the
+/// sweep (`render_sweep`) settles a job whose end it finds missed.
+pub(super) async fn job_failed(
     ports: &Ports,
     max_attempts: u32,
     clip: &Clip,
