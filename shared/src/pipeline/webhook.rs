@@ -16,7 +16,9 @@
 //!
 //! Chat messages are the exception: `channel.chat.message` goes to the chat queue without any
 //! state store call (a busy chat sends thousands a minute), and its redeliveries are dropped by
-//! message id when the chat log is written and read (`chat.rs`, `chat_window.rs`).
+//! message id when the chat log is written and read (`chat.rs`, `chat_window.rs`). So are
+//! challenges (`webhook_callback_verification`): they change nothing, and each copy is answered
+//! with its challenge.
 
 use std::time::Duration;
 
@@ -134,6 +136,12 @@ pub async fn handle_webhook(
             };
         }
     }
+    // A challenge changes nothing, so it is answered every time it comes: Twitch sends it
+    // again when our first answer did not reach it, and only the challenge itself verifies the
+    // subscription (a "handled" 204 would fail it).
+    if let Message::Challenge(c) = message {
+        return challenge_answer(c);
+    }
     let token = uuid::Uuid::new_v4().simple().to_string();
     match claim(ports, &message_id, &token).await {
         Ok(MessageClaim::Claimed) => {}
@@ -195,6 +203,11 @@ async fn claim(
     }
 }
 
+fn challenge_answer(c: Challenge) -> WebhookResponse {
+    tracing::info!(subscription = %c.subscription.id, kind = %c.subscription.kind, "answered an EventSub challenge");
+    WebhookResponse::text(200, c.challenge)
+}
+
 fn refuse(refusal: Refusal) -> WebhookResponse {
     tracing::info!(reason = %refusal, "refused a webhook delivery");
     WebhookResponse::text(403, "forbidden")
@@ -244,10 +257,7 @@ async fn apply(
 ) -> Result<WebhookResponse, ApplyError> {
     let now = ports.clock.now();
     match message {
-        Message::Challenge(c) => {
-            tracing::info!(subscription = %c.subscription.id, kind = %c.subscription.kind, "answered an EventSub challenge");
-            Ok(WebhookResponse::text(200, c.challenge))
-        }
+        Message::Challenge(c) => Ok(challenge_answer(c)),
         Message::Revocation(r) => {
             let sub = r.subscription;
             tracing::warn!(subscription = %sub.id, kind = %sub.kind, reason = %sub.status, "Twitch revoked an EventSub subscription; run `hilite subscribe` again once fixed");
