@@ -119,6 +119,9 @@ pub struct FakeState {
     /// Status queries a YouTube session with every byte answers 308 (the full range, no
     /// video yet) to before it returns the video.
     pub youtube_finalize_polls: u32,
+    /// Chunks YouTube takes none of: each is answered 308 with the range the session already
+    /// had, as an upload server that dropped the bytes does.
+    pub youtube_discard_chunks: u32,
     tiktok_inits: Vec<std::time::Instant>,
     yt: HashMap<String, YtSession>,
     tt: HashMap<String, TtPost>,

@@ -9,6 +9,7 @@ harness::on_both_backends!(
     answers_lost_after_the_platform_accepted_never_make_a_second_post,
     a_tiktok_post_processing_after_its_last_chunk_is_waited_for_and_posted_once,
     a_youtube_session_with_every_byte_and_no_video_yet_is_asked_again_not_replaced,
+    a_youtube_session_that_takes_no_bytes_ends_the_try_and_keeps_the_session,
     over_many_random_fault_schedules_nothing_is_posted_twice_and_every_post_is_recorded,
     a_rotated_tiktok_refresh_token_is_stored_and_used_for_the_next_refresh,
     two_workers_refreshing_one_tiktok_token_at_once_leave_it_connected,
@@ -297,6 +298,40 @@ async fn a_youtube_session_with_every_byte_and_no_video_yet_is_asked_again_not_r
         .fake
         .with(|s| s.bytes.get("youtube").copied().unwrap_or(0));
     assert_eq!(sent, size, "every byte sent once");
+    assert_eq!(w.fake.with(|s| s.yt_sessions_started), 1);
+    assert_eq!(w.posts_of("youtube", &clip), 1);
+}
+
+/// A YouTube session that answers every chunk with the range it already had (308, no byte
+/// taken) ends the try after a few chunks instead of sending the same one until the lease
+/// runs out; the session is kept, and a later try finishes it: one session, one post.
+async fn a_youtube_session_that_takes_no_bytes_ends_the_try_and_keeps_the_session(b: TestBackend) {
+    const DISCARDS: u32 = 1000;
+    let w = world(b, &[Platform::Youtube]).await;
+    let clip = w.clip("quebec", true).await;
+    w.fake.with(|s| s.youtube_discard_chunks = DISCARDS);
+    let msg = w.plan_one(&clip, Platform::Youtube).await;
+
+    let tried = publish(&w.b.ports, &w.platforms, &msg).await;
+    let refused = DISCARDS - w.fake.with(|s| s.youtube_discard_chunks);
+    assert!(
+        (2..=10).contains(&refused),
+        "{refused} chunks sent into a session that took none ({tried:?})"
+    );
+    assert!(
+        matches!(
+            tried,
+            Err(StageError::RateLimited { .. } | StageError::Retryable(_))
+        ),
+        "{tried:?}"
+    );
+    assert_ne!(w.status(&msg).await, PostStatus::Success);
+    let session = w.publication(&msg).await.resume.upload_session;
+    assert!(session.is_some(), "the session is kept");
+
+    w.fake.with(|s| s.youtube_discard_chunks = 0);
+    w.clock.advance(LEASE + Duration::minutes(1));
+    w.drive(&msg, &mut rng(23), 0.0).await.expect("posted");
     assert_eq!(w.fake.with(|s| s.yt_sessions_started), 1);
     assert_eq!(w.posts_of("youtube", &clip), 1);
 }

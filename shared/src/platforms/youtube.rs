@@ -238,6 +238,9 @@ impl YouTube {
         mut at: Session,
     ) -> Result<Session, PlatformError> {
         let mut failures = 0;
+        // Chunks in a row YouTube answered without taking a byte (a 308 whose range did not
+        // move): sending the same chunk for ever would hold the publication's lease to its end.
+        let mut stalls = 0;
         loop {
             let offset = match at {
                 Session::At(o) if o < job.size => o,
@@ -246,8 +249,22 @@ impl YouTube {
                 done_or_gone => return Ok(done_or_gone),
             };
             at = match self.send_chunk(token, session, job, offset).await {
+                Ok(Session::At(next)) if next <= offset => {
+                    stalls += 1;
+                    if stalls > MAX_CHUNK_RETRIES {
+                        return Err(PlatformError::Transient {
+                            platform: P,
+                            message: format!(
+                                "YouTube took none of the bytes from {offset} of {} in {stalls} chunks in a row; the session is asked again later",
+                                job.size
+                            ),
+                        });
+                    }
+                    Session::At(next)
+                }
                 Ok(s) => {
                     failures = 0;
+                    stalls = 0;
                     s
                 }
                 Err(e @ PlatformError::Transient { .. }) => {
