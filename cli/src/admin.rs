@@ -5,7 +5,8 @@
 
 use anyhow::Context;
 use hilite::backend::Ports;
-use hilite::domain::{ClipStatus, WhitelistEntry, WhitelistScope};
+use hilite::domain::{ClipStatus, Stage, WhitelistEntry, WhitelistScope};
+use hilite::pipeline::attempts::{retry_failed, RetryError};
 
 use crate::args::{ClipsCommand, WhitelistCommand};
 use crate::output::table;
@@ -103,6 +104,46 @@ fn scope_text(scope: &WhitelistScope) -> String {
     }
 }
 
+/// The most failed clips `hilite clips retry --all` takes in one run.
+const RETRY_ALL_MAX: usize = 1000;
+
+/// Every failed clip (at `stage`, if given) queued again. A clip that cannot be is said, and
+/// the others still go; the command then fails, so a script sees it.
+async fn retry_all(ports: &Ports, stage: Option<Stage>) -> anyhow::Result<String> {
+    let failed = ports
+        .store
+        .list_clips(ClipStatus::Failed, RETRY_ALL_MAX)
+        .await
+        .context("cannot list the failed clips")?;
+    let mut said = String::new();
+    let (mut queued, mut refused) = (0, 0);
+    for clip in failed
+        .iter()
+        .filter(|c| stage.is_none_or(|s| c.failed_stage == Some(s)))
+    {
+        match retry_failed(ports, &clip.id).await {
+            Ok(at) => {
+                queued += 1;
+                said.push_str(&format!("clip {} queued again for {at}\n", clip.id));
+            }
+            // Retried by another hand since the list was read: nothing to do.
+            Err(RetryError::NotFailed { .. }) => {}
+            Err(e) => {
+                refused += 1;
+                said.push_str(&format!("clip {} not queued: {e}\n", clip.id));
+            }
+        }
+    }
+    let which = stage.map_or(String::new(), |s| format!(" at {s}"));
+    if refused > 0 {
+        anyhow::bail!("{said}{refused} failed clip(s){which} could not be queued again");
+    }
+    if queued == 0 {
+        return Ok(format!("no failed clips{which}\n"));
+    }
+    Ok(format!("{said}{queued} clip(s) queued again\n"))
+}
+
 pub async fn clips(ports: &Ports, cmd: ClipsCommand) -> anyhow::Result<String> {
     match cmd {
         ClipsCommand::List { status, limit } => {
@@ -153,10 +194,13 @@ pub async fn clips(ports: &Ports, cmd: ClipsCommand) -> anyhow::Result<String> {
                 .with_context(|| format!("no clip {id}"))?;
             Ok(format!("{}\n", serde_json::to_string_pretty(&clip)?))
         }
-        ClipsCommand::Retry { id } => {
-            let stage = hilite::pipeline::attempts::retry_failed(ports, &id).await?;
+        ClipsCommand::Retry { id: Some(id), .. } => {
+            let stage = retry_failed(ports, &id).await?;
             Ok(format!("clip {id} queued again for {stage}\n"))
         }
+        ClipsCommand::Retry {
+            id: None, stage, ..
+        } => retry_all(ports, stage).await,
         ClipsCommand::Approve { id } => crate::review::approve(ports, &id).await,
         ClipsCommand::Reject { id, reason } => crate::review::reject(ports, &id, &reason).await,
     }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use chrono::NaiveTime;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use hilite::domain::{
-    AccountName, BroadcasterId, ClipId, ClipStatus, EditorId, Login, Platform, Privacy,
+    AccountName, BroadcasterId, ClipId, ClipStatus, EditorId, Login, Platform, Privacy, Stage,
     TimeZoneName,
 };
 
@@ -273,8 +273,19 @@ pub enum ClipsCommand {
     },
     /// Print one clip's full record as JSON.
     Show { id: ClipId },
-    /// Queue a failed clip again at the stage that failed, with that stage's attempts at zero.
-    Retry { id: ClipId },
+    /// Queue a failed clip again at the stage that failed, with that stage's attempts at zero;
+    /// or, with --all, every failed clip (once what failed them is fixed: a transcription key,
+    /// a full disk).
+    Retry {
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<ClipId>,
+        /// Every failed clip (at most 1000 a run; run it again for more).
+        #[arg(long)]
+        all: bool,
+        /// With --all: only the clips that failed at this stage (download, analyze, edit).
+        #[arg(long, conflicts_with = "id")]
+        stage: Option<Stage>,
+    },
     /// Approve a clip waiting in review: it becomes edited and is published as planned.
     Approve { id: ClipId },
     /// Reject a clip waiting in review: it is skipped, with the reason, and never published.

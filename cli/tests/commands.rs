@@ -360,3 +360,68 @@ async fn clips_retry_brings_a_failed_clip_back_to_its_stage_and_refuses_others()
         .unwrap()
         .is_empty());
 }
+
+/// After fixing what failed many clips (a wrong transcription key, a full disk), one command
+/// queues them all again, or only those that failed at one stage; an id and --all together,
+/// or neither, is refused before anything changes.
+#[tokio::test]
+async fn clips_retry_all_queues_every_failed_clip_or_those_of_one_stage() {
+    use hilite::domain::{ClipStatus, Stage};
+    let site = LocalSite::new();
+    let ports = site.ports().await;
+    for (id, stage) in [
+        ("EditFailedOne", Stage::Edit),
+        ("EditFailedTwo", Stage::Edit),
+        ("AnalyzeFailed", Stage::Analyze),
+    ] {
+        let mut clip = records::clip(id, "failed", Utc::now());
+        clip.status = ClipStatus::Failed;
+        clip.failed_stage = Some(stage);
+        ports.store.insert_clip_if_absent(&clip).await.unwrap();
+    }
+    ports
+        .store
+        .insert_clip_if_absent(&records::clip("StillPending", "x", Utc::now()))
+        .await
+        .unwrap();
+    let hilite = Hilite::new(BIN, &site);
+    let status = |id: &str| {
+        let ports = &ports;
+        let id = hilite::domain::ClipId::parse(id.to_string()).unwrap();
+        async move { ports.store.get_clip(&id).await.unwrap().unwrap().status }
+    };
+
+    for refused in [
+        hilite.run(&["clips", "retry"]),
+        hilite.run(&["clips", "retry", "EditFailedOne", "--all"]),
+        hilite.run(&["clips", "retry", "EditFailedOne", "--stage", "edit"]),
+        hilite.run(&["clips", "retry", "--all", "--stage", "publish"]),
+    ] {
+        assert!(!refused.status.success());
+    }
+    assert_eq!(status("EditFailedOne").await, ClipStatus::Failed);
+
+    let said = ok(hilite.run(&["clips", "retry", "--all", "--stage", "edit"]));
+    assert!(said.contains("2 clip(s) queued again"), "{said}");
+    assert_eq!(status("EditFailedOne").await, ClipStatus::Analyzed);
+    assert_eq!(status("EditFailedTwo").await, ClipStatus::Analyzed);
+    assert_eq!(status("AnalyzeFailed").await, ClipStatus::Failed);
+    let edits = ports
+        .queue
+        .receive(QueueName::Edit, 10, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(edits.len(), 2);
+
+    let said = ok(hilite.run(&["clips", "retry", "--all"]));
+    assert!(
+        said.contains("AnalyzeFailed queued again for analyze"),
+        "{said}"
+    );
+    assert_eq!(status("AnalyzeFailed").await, ClipStatus::Downloaded);
+    assert_eq!(status("StillPending").await, ClipStatus::Pending);
+    assert_eq!(
+        ok(hilite.run(&["clips", "retry", "--all"])),
+        "no failed clips\n"
+    );
+}
