@@ -8,6 +8,7 @@ harness::on_both_backends!(
     a_failed_post_is_retried_by_the_next_days_plan_and_not_before,
     a_post_tiktok_failed_is_retried_afresh_and_posted_once,
     a_post_whose_worker_died_is_planned_again_once_its_lease_is_over,
+    youtubes_daily_uploads_are_counted_across_every_account,
 );
 
 async fn the_plan_takes_the_best_clips_up_to_the_daily_maximum_once(b: TestBackend) {
@@ -227,4 +228,52 @@ async fn a_post_whose_worker_died_is_planned_again_once_its_lease_is_over(b: Tes
     assert_eq!(after.enqueued, 1, "{after:?}");
     w.drive(&msg, &mut rng(31), 0.0).await.expect("posted");
     assert_eq!(w.posts_of("youtube", &clip), 1);
+}
+
+/// YouTube's upload quota is the project's, shared by every channel: another account's uploads
+/// of the last day count against this account's room, and once they fill it nothing is
+/// planned for YouTube while the other platforms still are.
+async fn youtubes_daily_uploads_are_counted_across_every_account(b: TestBackend) {
+    use hilite::pipeline::plan::YOUTUBE_DAILY_UPLOADS;
+    let w = world(b, &[Platform::Youtube, Platform::Instagram]).await;
+    let store = &w.b.ports.store;
+    let other = records::account("second", "Europe/Paris");
+    store.put_account(&other).await.unwrap();
+    let now = w.clock.now();
+    for n in 0..YOUTUBE_DAILY_UPLOADS {
+        let key = PublicationKey {
+            clip_id: ClipId::parse(format!("Uploaded{n}")).unwrap(),
+            account: other.name.clone(),
+            platform: Platform::Youtube,
+        };
+        let mut p = Publication::planned(key, now - Duration::hours(3));
+        p.status = PostStatus::Success;
+        p.published_at = Some(now - Duration::hours(2));
+        assert!(store.create_publication_if_absent(&p).await.unwrap());
+    }
+    let clip = w.clip("mike", true).await;
+
+    let report = plan(&w.b.ports, &w.platforms, &w.account, now)
+        .await
+        .expect("plan");
+    assert_eq!(
+        report.skipped.get("youtube").map(String::as_str),
+        Some("no quota left today"),
+        "{report:?}"
+    );
+    let planned: Vec<Platform> = store
+        .list_publications(Some(&clip), Some(&w.account))
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| p.key.platform)
+        .collect();
+    assert_eq!(planned, [Platform::Instagram]);
+
+    // A day later the other account's uploads are out of the window: YouTube is planned.
+    w.clock.advance(Duration::hours(23));
+    let later = plan(&w.b.ports, &w.platforms, &w.account, w.clock.now())
+        .await
+        .expect("plan");
+    assert!(!later.skipped.contains_key("youtube"), "{later:?}");
 }

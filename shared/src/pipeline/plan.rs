@@ -33,6 +33,7 @@ use crate::domain::{
 use crate::platforms::oauth;
 use crate::platforms::{AccessToken, Check, PlatformError};
 use crate::queue::{QueueName, MAX_DELAY};
+use crate::store::StoreError;
 
 /// YouTube's default `videos.insert` quota per project and day.
 pub const YOUTUBE_DAILY_UPLOADS: u32 = 100;
@@ -116,6 +117,24 @@ fn used_today(pubs: &[Publication], platform: Platform, now: DateTime<Utc>) -> u
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
+/// Every account's publications, for YouTube's upload count: its daily quota is the Google
+/// Cloud project's, shared by every channel HiLite posts to. One index query per account (a
+/// handful), where listing every publication would scan the whole table (clips, streams,
+/// chat and all) once a day per account. An account removed today no longer counts; should
+/// that overrun the quota, YouTube's `quotaExceeded` answer waits for the reset.
+async fn every_accounts_publications(ports: &Ports) -> Result<Vec<Publication>, StoreError> {
+    let mut all = Vec::new();
+    for account in ports.store.list_accounts().await? {
+        all.extend(
+            ports
+                .store
+                .list_publications(None, Some(&account.name))
+                .await?,
+        );
+    }
+    Ok(all)
+}
+
 /// Plan `account`'s posts now.
 pub async fn plan(
     ports: &Ports,
@@ -144,11 +163,11 @@ pub async fn plan(
         .list_publications(None, Some(name))
         .await
         .map_err(retry)?;
-    let all = ports
-        .store
-        .list_publications(None, None)
-        .await
-        .map_err(retry)?;
+    let all = if account.platforms.contains(&Platform::Youtube) {
+        every_accounts_publications(ports).await.map_err(retry)?
+    } else {
+        Vec::new()
+    };
 
     let mut room: BTreeMap<Platform, u32> = BTreeMap::new();
     let mut tokens: BTreeMap<Platform, AccessToken> = BTreeMap::new();
