@@ -2,7 +2,8 @@
 //! clip (the job queue and definition from `aws.batch.*`, the clip id as the job's `clip_id`
 //! parameter, a retry strategy that retries only lost hosts), records the job on the clip, and
 //! the job's container runs `edit-job CLIP_ID` (`pipeline::edit`) on a GPU. The job's end comes
-//! back as an EventBridge "Batch Job State Change" event, handled by [`job_state_changed`].
+//! back as an EventBridge "Batch Job State Change" event, handled by [`job_state_changed`]; an
+//! end that never comes back is caught by the sweep (`render_sweep`).
 //!
 //! Idempotent: a redelivered edit message for a clip whose recorded job has not failed submits
 //! nothing (the SQS visibility timeout keeps two deliveries of one message from overlapping).
@@ -53,9 +54,8 @@ impl BatchSubmitter {
             job_definition: config.aws.batch.job_definition.clone(),
         })
     }
-}
 
-impl BatchSubmitter {
+    /// The Batch client, for the sweep's DescribeJobs and TerminateJob (`render_sweep`).
     pub(super) fn client(&self) -> &aws_sdk_batch::Client {
         &self.client
     }
