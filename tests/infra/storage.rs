@@ -223,7 +223,7 @@ fn no_role_grants_an_action_on_every_resource_or_media_outside_its_prefixes() {
                         let text = t.value.as_str().unwrap_or_default();
                         if t.tag == "!Sub" && text.starts_with("${MediaBucket.Arn}/") {
                             assert!(
-                                ["raw/*", "shorts/*", "chat/*"]
+                                ["raw/*", "shorts/*", "chat/*", "chat/*/hype/*"]
                                     .map(|p| format!("${{MediaBucket.Arn}}/{p}"))
                                     .contains(&text.to_string()),
                                 "{id}: {text}"
@@ -234,4 +234,63 @@ fn no_role_grants_an_action_on_every_resource_or_media_outside_its_prefixes() {
             }
         }
     }
+}
+
+/// Whether `role` has a statement allowing `action` on the media object `key` (IAM's `*`
+/// matches any run of characters, `/` included).
+fn role_may(role: &str, action: &str, key: &str) -> bool {
+    fn glob(pattern: &str, text: &str) -> bool {
+        match pattern.split_once('*') {
+            None => pattern == text,
+            Some((head, rest)) => {
+                text.starts_with(head)
+                    && (0..=text.len() - head.len()).any(|i| glob(rest, &text[head.len() + i..]))
+            }
+        }
+    }
+    let many =
+        |v: &Value| -> Vec<Value> { v.as_sequence().cloned().unwrap_or_else(|| vec![v.clone()]) };
+    let policies = crate::template::resource(role)["Properties"]["Policies"]
+        .as_sequence()
+        .cloned()
+        .unwrap_or_default();
+    policies.iter().any(|policy| {
+        many(&policy["PolicyDocument"]["Statement"])
+            .iter()
+            .any(|st| {
+                many(&st["Action"])
+                    .iter()
+                    .any(|a| a.as_str() == Some(action))
+                    && many(&st["Resource"]).iter().any(|r| match r {
+                        Value::Tagged(t) if t.tag == "!Sub" => t
+                            .value
+                            .as_str()
+                            .and_then(|p| p.strip_prefix("${MediaBucket.Arn}/"))
+                            .is_some_and(|p| glob(p, key)),
+                        _ => false,
+                    })
+            })
+    })
+}
+
+/// The chat hype of a stream is written by collect (in the download function) and read by
+/// analyze for each clip of the stream: both roles need that object, at the key the code uses.
+/// Without them, S3 answers 403 and every clip with a VOD is retried into the dead-letter queue.
+#[test]
+fn the_roles_that_write_and_read_a_streams_chat_hype_may() {
+    use hilite::domain::BroadcasterId;
+    use hilite::pipeline::stream_hype;
+    let key = stream_hype::key(&BroadcasterId::parse("1001").unwrap(), "2048576")
+        .unwrap()
+        .to_string();
+    assert!(role_may("DownloadRole", "s3:PutObject", &key), "{key}");
+    assert!(role_may("AnalyzeRole", "s3:GetObject", &key), "{key}");
+    // The matcher itself: what the roles are known not to have.
+    assert!(!role_may("AnalyzeRole", "s3:PutObject", "raw/x.mp4"));
+    assert!(role_may("AnalyzeRole", "s3:GetObject", "raw/x.mp4"));
+    assert!(!role_may(
+        "DownloadRole",
+        "s3:PutObject",
+        "chat/1001/1795000000-a.jsonl.gz"
+    ));
 }
