@@ -2,6 +2,7 @@
 //! tokens refreshed (rotating, revoked), refused videos and unaudited apps said at once.
 
 use super::*;
+use hilite::platforms::PlatformError;
 
 harness::on_both_backends!(
     a_clip_is_posted_once_to_each_platform_and_then_published,
@@ -13,6 +14,7 @@ harness::on_both_backends!(
     over_many_random_fault_schedules_nothing_is_posted_twice_and_every_post_is_recorded,
     a_rotated_tiktok_refresh_token_is_stored_and_used_for_the_next_refresh,
     two_workers_refreshing_one_tiktok_token_at_once_leave_it_connected,
+    a_refresh_that_fails_on_our_side_leaves_the_account_connected,
     more_failed_tries_than_the_queues_receives_still_post_within_the_publications_limit,
     a_post_processing_for_a_day_stops_being_polled_and_keeps_its_handles,
     a_revoked_token_fails_that_platform_marks_it_unhealthy_and_others_still_post,
@@ -406,6 +408,63 @@ async fn two_workers_refreshing_one_tiktok_token_at_once_leave_it_connected(b: T
     assert!(
         later.is_ok(),
         "the stored refresh token still works: {later:?}"
+    );
+}
+
+/// A refresh that fails for a reason of ours, not a refusal by the platform (here TikTok's
+/// `client_secret` left out of the configuration), does not mark the account: once the
+/// setting is there, the next refresh works without `hilite auth`. A real refusal still does.
+async fn a_refresh_that_fails_on_our_side_leaves_the_account_connected(b: TestBackend) {
+    let w = world(b, &[Platform::Tiktok]).await;
+    let vault = w.b.ports.vault.clone();
+    let now = w.clock.now();
+    let mut unset = w.fake.config("tiktok");
+    unset.client_secret = None;
+    let without = OAuthClient::new(Platform::Tiktok, reqwest::Client::new(), unset);
+
+    let got = oauth::access_token(vault.as_ref(), &without, &w.account, now, true).await;
+    assert!(
+        matches!(got, Err(PlatformError::NotConnected { ref message, .. }) if message.contains("client_secret")),
+        "{got:?}"
+    );
+    let stored = oauth::load(vault.as_ref(), Platform::Tiktok, &w.account)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.refresh_error, None, "the account is not marked");
+
+    let with = OAuthClient::new(
+        Platform::Tiktok,
+        reqwest::Client::new(),
+        w.fake.config("tiktok"),
+    );
+    let fixed = oauth::access_token(vault.as_ref(), &with, &w.account, now, true).await;
+    assert!(fixed.is_ok(), "{fixed:?}");
+
+    // The platform refusing the refresh token (revoked) marks it, as before.
+    let name = oauth::token_ref(Platform::Tiktok, &w.account);
+    let revoked = TokenSet::new(
+        "tiktok-access-revoked",
+        Some("tiktok-refresh-revoked".into()),
+        Some(3600),
+        now,
+    );
+    oauth::store(vault.as_ref(), Platform::Tiktok, &w.account, &revoked)
+        .await
+        .unwrap();
+    assert!(vault.get_token(&name).await.unwrap().is_some());
+    let refused = oauth::access_token(vault.as_ref(), &with, &w.account, now, true).await;
+    assert!(
+        matches!(refused, Err(PlatformError::NotConnected { .. })),
+        "{refused:?}"
+    );
+    let marked = oauth::load(vault.as_ref(), Platform::Tiktok, &w.account)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        marked.refresh_error.is_some(),
+        "a refused refresh marks the account"
     );
 }
 

@@ -226,14 +226,19 @@ pub async fn access_token(
             tracing::info!(%platform, %account, expires_at = ?fresh.expires_at, "token refreshed");
             Ok(fresh.access())
         }
-        Err(
-            PlatformError::Transient { message, .. } | PlatformError::RateLimited { message, .. },
-        ) if !force && set.expires_at.is_none_or(|at| at > now) => {
-            // The token still works for now; the next use tries the refresh again.
-            tracing::warn!(%platform, %account, error = %message, "token refresh failed for now; using the current token");
-            Ok(set.access())
+        // Only the platform refusing the refresh token says the account must be reconnected.
+        // Anything else (the network, a rate limit, a missing `client_secret`, an answer that
+        // is not the token endpoint's) is no verdict on it: nothing is marked, and the next use
+        // tries again, the setting fixed or the fault passed.
+        Err(e) if !matches!(e, PlatformError::Rejected { .. }) => {
+            if !force && set.expires_at.is_none_or(|at| at > now) {
+                // The token still works for now.
+                tracing::warn!(%platform, %account, error = %e, "token refresh failed for now; using the current token");
+                Ok(set.access())
+            } else {
+                Err(e)
+            }
         }
-        Err(e @ (PlatformError::Transient { .. } | PlatformError::RateLimited { .. })) => Err(e),
         Err(e) => {
             // Another worker may have refreshed since `set` was read: TikTok rotates refresh
             // tokens, so its refresh spent ours, which is now refused though the account is
