@@ -316,3 +316,36 @@ async fn the_daily_schedule_plans_each_active_account_once_when_its_time_passes(
     let names: Vec<_> = planned.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, ["main"], "{planned:?}");
 }
+
+/// A rate limit whose reset is already past (a `Retry-After: 0`, a clock a second ahead of the
+/// platform's) is still a wait: the copy sent again is not due at once, or a platform that
+/// keeps answering so would be called as fast as the queue turns, without limit.
+#[tokio::test]
+async fn a_rate_limit_whose_reset_is_past_still_waits_before_the_next_try() {
+    use hilite::pipeline::runner::{settle, Settled, MIN_WAIT};
+    let (_site, clock, probe) = queue_on_manual_clock(3).await;
+    let q = QueueName::Publish;
+    probe.send(q, r#"{"x":1}"#, Duration::ZERO).await.unwrap();
+    let got = probe.receive(q, 1, Duration::from_secs(60)).await.unwrap();
+    let outcome = Err(StageError::RateLimited {
+        until: chrono::Utc::now() - chrono::Duration::seconds(1),
+        reason: "429 with Retry-After: 0".into(),
+    });
+
+    assert_eq!(
+        settle(&*probe, q, &got[0], &outcome, true).await,
+        Settled::Requeued
+    );
+    assert!(
+        probe
+            .receive(q, 1, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .is_empty(),
+        "the copy sent again is due at once"
+    );
+    clock.advance(chrono::Duration::from_std(MIN_WAIT).unwrap() + chrono::Duration::seconds(1));
+    let again = probe.receive(q, 1, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(again.len(), 1, "the copy comes back after the wait");
+    assert_eq!(again[0].receive_count, 1, "the wait spent no receive");
+}

@@ -18,6 +18,9 @@ use crate::metrics::emf::EmfStdout;
 use crate::metrics::{log_run, MessageFacts, Outcome, StageMetrics, StageRun};
 use crate::queue::{Delivery, Queue, QueueName, MAX_DELAY, MAX_VISIBILITY};
 
+/// Shortest wait of a rate-limited message before it is tried again.
+pub const MIN_WAIT: Duration = Duration::from_secs(5);
+
 /// Longest backoff between two tries of a retryable failure.
 const MAX_BACKOFF: Duration = Duration::from_secs(15 * 60);
 
@@ -69,7 +72,14 @@ pub async fn settle(
         Err(StageError::Poison(_)) => return Settled::LeftForRedelivery,
         Err(StageError::Retryable(_)) => backoff(delivery.receive_count),
         Err(StageError::RateLimited { until, .. }) => {
-            let wait = (*until - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+            // A reset already past (`Retry-After: 0`, a clock a second ahead of the platform's)
+            // still waits a little: a copy due at once would be received, refused and sent
+            // again as fast as the queue turns, spending no receive, for as long as the
+            // platform answers so.
+            let wait = (*until - Utc::now())
+                .to_std()
+                .unwrap_or(Duration::ZERO)
+                .max(MIN_WAIT);
             // A wait is not a failure: it must not use up the message's receives (after
             // `maxReceiveCount` of them SQS dead-letters it, and an Instagram container polled
             // three times would be lost). So the message is sent again with the wait as its
