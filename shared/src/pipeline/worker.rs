@@ -6,7 +6,8 @@
 //!
 //! Shutdown loses nothing: the pollers stop receiving, deliveries in flight get
 //! `server.shutdown_grace_secs` to finish, and any still running after that are abandoned and
-//! made visible again at once, so the next start (or another process) picks them up. A handler
+//! given back at once, as new messages that spend none of the queue's receives, so the next
+//! start (or another process) picks them up. A handler
 //! that panics leaves its message in flight; it comes back after its visibility timeout and is
 //! dead-lettered after the queue's maximum receives, as in SQS.
 //!
@@ -296,17 +297,30 @@ impl Poller {
     }
 }
 
-/// Make a delivery visible again now, for whoever receives next.
+/// Give a delivery back now, for whoever receives next, without spending one of its receives:
+/// an interruption (shutdown, more messages than asked for) is not a failure, and the queue
+/// dead-letters a message after `max_receives` receives whatever its clip recorded — a render
+/// interrupted by three restarts would end there with its clip still waiting. So the body is
+/// sent again as a new message and this copy deleted, as a rate-limit wait is (`settle`). If
+/// the send fails, this copy is made visible at once instead, its receive spent.
 async fn release(queue: &dyn Queue, name: QueueName, delivery: &Delivery) {
-    match queue
-        .retry_after(name, &delivery.receipt, Duration::ZERO)
-        .await
-    {
-        Ok(()) => {
-            tracing::info!(queue = %name, message_id = %delivery.message_id, "returned to the queue")
-        }
+    match queue.send(name, &delivery.body, Duration::ZERO).await {
+        Ok(()) => match queue.delete(name, &delivery.receipt).await {
+            Ok(()) => {
+                tracing::info!(queue = %name, message_id = %delivery.message_id, "returned to the queue")
+            }
+            Err(e) => {
+                tracing::warn!(queue = %name, message_id = %delivery.message_id, error = %e, "returned to the queue, but the old copy could not be deleted; it comes back once more")
+            }
+        },
         Err(e) => {
-            tracing::warn!(queue = %name, message_id = %delivery.message_id, error = %e, "could not return a message; it reappears after its visibility timeout")
+            tracing::warn!(queue = %name, message_id = %delivery.message_id, error = %e, "could not send a message again; making this copy visible instead");
+            if let Err(e) = queue
+                .retry_after(name, &delivery.receipt, Duration::ZERO)
+                .await
+            {
+                tracing::warn!(queue = %name, message_id = %delivery.message_id, error = %e, "could not return a message; it reappears after its visibility timeout")
+            }
         }
     }
 }
