@@ -105,6 +105,14 @@ impl Config {
         if self.queues.workers == 0 || self.queues.workers > 64 {
             return Err(invalid("queues.workers", "must be between 1 and 64".into()));
         }
+        // An idle worker polls the embedded queue in a write transaction: without a pause
+        // between polls, each one would hold the database's write lock in a loop.
+        if !(10..=60_000).contains(&self.queues.poll_interval_ms) {
+            return Err(invalid(
+                "queues.poll_interval_ms",
+                "must be between 10 and 60000".into(),
+            ));
+        }
         if let Some(secret) = &self.twitch.eventsub_secret {
             if let Err(problem) = check_eventsub_secret(secret) {
                 return Err(invalid("twitch.eventsub_secret", problem.into()));
@@ -179,6 +187,11 @@ mod tests {
                 !err.contains("short"),
                 "the secret leaked into the error: {err}"
             );
+            jail.create_file("h3.toml", "[queues]\npoll_interval_ms = 0\n")?;
+            let err = Config::load(Some(Path::new("h3.toml")), true)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("queues.poll_interval_ms"), "{err}");
             Ok(())
         });
     }
