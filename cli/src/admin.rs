@@ -1,4 +1,4 @@
-//! The admin commands for the editor whitelist and clips (accounts are in `accounts`). Each
+//! The admin commands for the editor whitelist, clips and queues (accounts are in `accounts`). Each
 //! runs against the ports, so it works the same on both backends; each returns the text to
 //! print. Values are already parsed into domain types by `args`; this module only reads and
 //! writes records.
@@ -7,8 +7,9 @@ use anyhow::Context;
 use hilite::backend::Ports;
 use hilite::domain::{ClipStatus, Stage, WhitelistEntry, WhitelistScope};
 use hilite::pipeline::attempts::{retry_failed, RetryError};
+use hilite::queue::QueueName;
 
-use crate::args::{ClipsCommand, WhitelistCommand};
+use crate::args::{ClipsCommand, QueuesCommand, WhitelistCommand};
 use crate::output::table;
 
 pub async fn whitelist(ports: &Ports, cmd: WhitelistCommand) -> anyhow::Result<String> {
@@ -101,6 +102,28 @@ fn scope_text(scope: &WhitelistScope) -> String {
     match scope {
         WhitelistScope::Global => "every broadcaster".into(),
         WhitelistScope::Broadcaster(id) => format!("broadcaster {id}"),
+    }
+}
+
+pub async fn queues(ports: &Ports, cmd: QueuesCommand) -> anyhow::Result<String> {
+    match cmd {
+        QueuesCommand::Redrive { queues, max } => {
+            let queues = if queues.is_empty() {
+                QueueName::ALL.to_vec()
+            } else {
+                queues
+            };
+            let mut said = String::new();
+            for q in queues {
+                let moved = ports
+                    .queue
+                    .redrive(q, max)
+                    .await
+                    .with_context(|| format!("cannot redrive the {q} queue's dead letters"))?;
+                said.push_str(&format!("{q}: {moved} message(s) moved back\n"));
+            }
+            Ok(said)
+        }
     }
 }
 

@@ -10,6 +10,7 @@ use hilite::domain::{
     AccountName, BroadcasterId, ClipId, ClipStatus, EditorId, Login, Platform, Privacy, Stage,
     TimeZoneName,
 };
+use hilite::queue::QueueName;
 
 const AFTER_HELP: &str = "\
 Configuration: every key, with its default and what it does, is in the sample file that
@@ -102,6 +103,9 @@ pub enum Command {
     /// Inspect clips.
     #[command(subcommand)]
     Clips(ClipsCommand),
+    /// Act on the queues: redrive dead letters.
+    #[command(subcommand)]
+    Queues(QueuesCommand),
     /// Authorize HiLite on Twitch for a broadcaster (device code flow).
     #[command(subcommand)]
     Auth(crate::twitch::AuthCommand),
@@ -257,6 +261,20 @@ pub enum WhitelistCommand {
     },
     /// List entries. An empty whitelist accepts every editor's clips.
     List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QueuesCommand {
+    /// Move the dead letters of the named queues (all of them when none is named) back to
+    /// their queue, once what failed them is fixed (`hilite status` counts them). Each comes
+    /// back as a new message, its receives starting again.
+    Redrive {
+        /// collect, download, analyze, edit, publish, chat.
+        queues: Vec<QueueName>,
+        /// The most messages moved per queue in this run.
+        #[arg(long, default_value_t = 10_000)]
+        max: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -91,6 +91,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Accounts(cmd) => output::print(&accounts::run(&config, &ports, cmd).await?),
         Command::Whitelist(cmd) => output::print(&admin::whitelist(&ports, cmd).await?),
         Command::Clips(cmd) => output::print(&admin::clips(&ports, cmd).await?),
+        Command::Queues(cmd) => output::print(&admin::queues(&ports, cmd).await?),
         Command::Auth(cmd) => twitch::auth(&config, &ports, cmd).await,
         Command::Subscribe(args) => output::print(&twitch::subscribe(&config, &ports, args).await?),
         Command::Subscriptions(cmd) => {

@@ -425,3 +425,64 @@ async fn clips_retry_all_queues_every_failed_clip_or_those_of_one_stage() {
         "no failed clips\n"
     );
 }
+
+/// A message the embedded queue dead-lettered (a network outage outlasting its retries) comes
+/// back with `hilite queues redrive`, as SQS's redrive does on AWS; an unknown queue name is
+/// refused before anything moves.
+#[tokio::test]
+async fn queues_redrive_moves_dead_letters_back_to_their_queue() {
+    let site = LocalSite::new();
+    let ports = site.ports().await;
+    let q = &ports.queue;
+    q.send(QueueName::Collect, r#"{"window":1}"#, Duration::ZERO)
+        .await
+        .unwrap();
+    // Received the maximum number of times (3), each time given back: the next receive
+    // dead-letters it.
+    for _ in 0..3 {
+        let got = q
+            .receive(QueueName::Collect, 1, Duration::from_secs(60))
+            .await
+            .unwrap();
+        q.retry_after(QueueName::Collect, &got[0].receipt, Duration::ZERO)
+            .await
+            .unwrap();
+    }
+    assert!(q
+        .receive(QueueName::Collect, 1, Duration::from_secs(60))
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(q.depth(QueueName::Collect).await.unwrap().dead, 1);
+    let hilite = Hilite::new(BIN, &site);
+
+    let refused = hilite.run(&["queues", "redrive", "nowhere"]);
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("unknown queue"),
+        "{}",
+        stderr(&refused)
+    );
+    assert_eq!(q.depth(QueueName::Collect).await.unwrap().dead, 1);
+
+    let said = ok(hilite.run(&["queues", "redrive", "collect"]));
+    assert_eq!(said, "collect: 1 message(s) moved back\n");
+    let depth = q.depth(QueueName::Collect).await.unwrap();
+    assert_eq!((depth.visible, depth.dead), (1, 0));
+    let back = q
+        .receive(QueueName::Collect, 1, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(
+        (back[0].body.as_str(), back[0].receive_count),
+        (r#"{"window":1}"#, 1)
+    );
+
+    let all = ok(hilite.run(&["queues", "redrive"]));
+    assert_eq!(all.lines().count(), QueueName::ALL.len(), "{all}");
+    assert!(
+        all.lines()
+            .all(|l| l.ends_with(": 0 message(s) moved back")),
+        "{all}"
+    );
+}

@@ -1,5 +1,5 @@
 //! The queues, held to SQS's semantics: delays, visibility timeouts and redelivery, dead-lettering
-//! after too many receives, stale receipts, and what SQS refuses (delays over 900 s, bodies over
+//! after too many receives (and the redrive back), stale receipts, and what SQS refuses (delays over 900 s, bodies over
 //! 256 KiB, batch sizes outside 1–10).
 
 use std::time::Duration;
@@ -136,6 +136,21 @@ async fn a_message_received_too_often_is_dead_lettered(b: TestBackend) {
         "[{}] {depth:?}",
         b.kind
     );
+
+    // Once the cause is fixed, a redrive puts it back, as a new message with its receives
+    // starting again; a second redrive finds nothing.
+    assert_eq!(q.redrive(QueueName::Analyze, 100).await.unwrap(), 1);
+    let back = q
+        .receive(QueueName::Analyze, 10, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(back.len(), 1, "[{}] the redriven message", b.kind);
+    assert_eq!(
+        (back[0].body.as_str(), back[0].receive_count),
+        ("poison", 1)
+    );
+    assert_eq!(q.depth(QueueName::Analyze).await.unwrap().dead, 0);
+    assert_eq!(q.redrive(QueueName::Analyze, 100).await.unwrap(), 0);
 }
 
 async fn a_deleted_message_never_comes_back_and_old_receipts_are_stale(b: TestBackend) {

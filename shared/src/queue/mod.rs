@@ -61,6 +61,19 @@ impl QueueName {
     }
 }
 
+impl std::str::FromStr for QueueName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        QueueName::ALL
+            .into_iter()
+            .find(|q| q.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = QueueName::ALL.iter().map(|q| q.as_str()).collect();
+                format!("unknown queue {s:?} (one of: {})", names.join(", "))
+            })
+    }
+}
+
 impl fmt::Display for QueueName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -123,6 +136,17 @@ pub trait Queue: Send + Sync {
         delay: Duration,
     ) -> Result<(), QueueError>;
     async fn depth(&self, queue: QueueName) -> Result<QueueDepth, QueueError>;
+    /// Move up to `max` messages of the queue's dead-letter queue back to it, each as a new
+    /// message (its receives start again), once what failed them is fixed. Returns how many
+    /// moved. A crash midway leaves a message in both queues at worst, never in neither;
+    /// every stage is idempotent under redelivery.
+    async fn redrive(&self, queue: QueueName, max: u64) -> Result<u64, QueueError> {
+        let _ = max;
+        Err(QueueError::Misconfigured {
+            queue,
+            message: "this queue cannot redrive its dead letters".into(),
+        })
+    }
 }
 
 /// Refuse what SQS would refuse, in both adapters alike.

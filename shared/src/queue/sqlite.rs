@@ -144,6 +144,32 @@ impl Queue for SqliteQueue {
         Ok(())
     }
 
+    async fn redrive(&self, queue: QueueName, max: u64) -> Result<u64, QueueError> {
+        let now = self.clock.now().timestamp_micros();
+        let max = i64::try_from(max).unwrap_or(i64::MAX);
+        // One transaction: a message is in exactly one of the two tables, before and after.
+        let moved = self
+            .run(queue, move |c| {
+                let tx = c.transaction()?;
+                let moved = tx.execute(
+                    "INSERT INTO queue_messages (id, queue, body, sent_at_us, visible_at_us, receive_count)
+                     SELECT id, queue, body, ?2, ?2, 0 FROM queue_dead_letters
+                     WHERE queue = ?1 ORDER BY dead_at_us, id LIMIT ?3",
+                    params![queue.as_str(), now, max],
+                )?;
+                // The moved ones keep their ids, now in the live table.
+                tx.execute(
+                    "DELETE FROM queue_dead_letters
+                     WHERE queue = ?1 AND id IN (SELECT id FROM queue_messages WHERE queue = ?1)",
+                    params![queue.as_str()],
+                )?;
+                tx.commit()?;
+                Ok(moved)
+            })
+            .await?;
+        Ok(u64::try_from(moved).unwrap_or(0))
+    }
+
     async fn depth(&self, queue: QueueName) -> Result<QueueDepth, QueueError> {
         let now = self.clock.now().timestamp_micros();
         let (visible, in_flight, dead) = self

@@ -221,6 +221,53 @@ impl Queue for SqsQueue {
         Ok(())
     }
 
+    /// Receive from the dead-letter queue, send each body to the queue, then delete it from
+    /// the dead-letter queue. (SQS's own StartMessageMoveTask needs both queues' ARNs, which
+    /// the configuration does not hold, and runs asynchronously; this is synchronous and says
+    /// how many moved.) Each pass long-polls for 1 s, which asks every SQS server, so an empty
+    /// answer means the dead-letter queue is empty.
+    async fn redrive(&self, queue: QueueName, max: u64) -> Result<u64, QueueError> {
+        let (dead, live) = (self.url(queue, true)?, self.url(queue, false)?);
+        let mut moved = 0u64;
+        while moved < max {
+            let out = self
+                .client
+                .receive_message()
+                .queue_url(dead)
+                .max_number_of_messages(i32::try_from((max - moved).min(10)).unwrap_or(10))
+                .visibility_timeout(60)
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .map_err(|e| Self::fail(queue, "ReceiveMessage", e))?;
+            let messages = out.messages.unwrap_or_default();
+            if messages.is_empty() {
+                break;
+            }
+            for m in messages {
+                let (Some(body), Some(receipt)) = (m.body, m.receipt_handle) else {
+                    continue;
+                };
+                self.client
+                    .send_message()
+                    .queue_url(live)
+                    .message_body(body)
+                    .send()
+                    .await
+                    .map_err(|e| Self::fail(queue, "SendMessage", e))?;
+                self.client
+                    .delete_message()
+                    .queue_url(dead)
+                    .receipt_handle(receipt)
+                    .send()
+                    .await
+                    .map_err(|e| Self::fail_with_receipt(queue, "DeleteMessage", e))?;
+                moved += 1;
+            }
+        }
+        Ok(moved)
+    }
+
     async fn depth(&self, queue: QueueName) -> Result<QueueDepth, QueueError> {
         let [visible, not_visible, delayed] = self.counts(queue, self.url(queue, false)?).await?;
         let dead = self
