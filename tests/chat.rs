@@ -201,6 +201,13 @@ async fn a_malformed_chat_notification_is_refused_and_queues_nothing() {
     .await
 }
 
+// The cap is the pipeline's, the same on both backends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redelivered_collect_makes_no_more_clips_than_the_cap() {
+    moments::a_redelivered_collect_makes_no_more_clips_than_the_cap(TestBackend::embedded(3).await)
+        .await
+}
+
 // Whether moments run is configuration, the same on both backends.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn moments_are_off_unless_the_broadcaster_is_listed() {

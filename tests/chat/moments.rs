@@ -233,3 +233,28 @@ impl Site {
             .unwrap()
     }
 }
+
+/// `chat.moments.top` bounds the clips made for a stream however often its collect message is
+/// delivered: a redelivery finds the moments already claimed and counts them toward the cap,
+/// rather than clipping the next best ones.
+pub async fn a_redelivered_collect_makes_no_more_clips_than_the_cap(b: TestBackend) {
+    let site = Site::with(b, |c| {
+        c.chat.moments.broadcasters = vec!["streamer_one".into()];
+        c.chat.moments.top = 1;
+    })
+    .await;
+    site.authorize(BROADCASTER, &[BROADCASTER_SCOPE]).await;
+    let start = stream_with_chat(&site).await;
+
+    run(&site, QueueName::Collect, &collect_body(start)).await;
+    let first = vod_clips(&site);
+    assert_eq!(first.len(), 1, "{first:?}");
+    run(&site, QueueName::Collect, &collect_body(start)).await;
+    run(&site, QueueName::Collect, &collect_body(start)).await;
+    assert_eq!(
+        vod_clips(&site),
+        first,
+        "a redelivery clipped another moment"
+    );
+    assert_eq!(site.fake.count("/helix/videos/clips"), 1);
+}

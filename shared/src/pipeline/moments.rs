@@ -7,7 +7,8 @@
 //!
 //! Never twice: before each Create call the moment is claimed in the state store under a key
 //! made of the VOD and the clip's end (`remember_message`, of which exactly one concurrent
-//! caller wins), so a redelivered collect finds its moments claimed and makes nothing again.
+//! caller wins), so a redelivered collect finds its moments claimed and makes nothing again;
+//! `chat.moments.top` caps the moments claimed, so it finds its cap reached too.
 //! A Create that fails after its claim is logged and not retried — Twitch may have made the
 //! clip even when the answer was lost, and a duplicate clip on the channel is worse than a
 //! missed moment.
@@ -90,8 +91,11 @@ pub async fn clip_moments(
         .token_user_id
         .clone()
         .unwrap_or_else(|| broadcaster.id.clone());
+    // Moments claimed, by this delivery or an earlier one: the cap counts them, not the clips
+    // this delivery made, or each redelivery of the message would make `top` more.
+    let mut claimed = 0;
     for moment in &hype.moments {
-        if made.created >= config.moments.top {
+        if claimed >= config.moments.top {
             break;
         }
         if covered
@@ -108,6 +112,7 @@ pub async fn clip_moments(
             f64::from(request.vod_offset) - request.duration_secs,
             f64::from(request.vod_offset),
         ));
+        claimed += 1;
         if claim(ports, &request).await? == Seen::AlreadySeen {
             tracing::debug!(vod = %request.vod_id, offset = request.vod_offset, "moment clipped by an earlier delivery");
             continue;
