@@ -19,6 +19,7 @@ harness::on_both_backends!(
     an_expired_user_token_is_refreshed_and_the_rotated_refresh_token_stored,
     retries_running_out_fail_the_clip_with_the_reason,
     a_file_gone_from_the_cdn_fails_the_clip_on_the_first_attempt,
+    two_processes_refreshing_a_token_near_its_end_at_once_both_get_a_working_token,
 );
 
 async fn a_429_waits_for_its_reset_and_a_503_is_tried_once_more(b: TestBackend) {
@@ -250,4 +251,84 @@ async fn a_file_gone_from_the_cdn_fails_the_clip_on_the_first_attempt(b: TestBac
         );
     }
     assert!(site.take_all(QueueName::Analyze).await.is_empty());
+}
+
+/// A vault whose first `stale_reads` reads return the token as it was before another process
+/// refreshed it: that process's refresh lands between this one's reads and its own refresh.
+struct StaleReads {
+    vault: std::sync::Arc<dyn hilite::store::TokenVault>,
+    before: secrecy::SecretString,
+    stale_reads: std::sync::atomic::AtomicU32,
+}
+
+#[async_trait::async_trait]
+impl hilite::store::TokenVault for StaleReads {
+    async fn put_token(
+        &self,
+        name: &hilite::domain::TokenRef,
+        secret: &secrecy::SecretString,
+    ) -> Result<(), hilite::store::VaultError> {
+        self.vault.put_token(name, secret).await
+    }
+    async fn get_token(
+        &self,
+        name: &hilite::domain::TokenRef,
+    ) -> Result<Option<secrecy::SecretString>, hilite::store::VaultError> {
+        use std::sync::atomic::Ordering;
+        let stale = self
+            .stale_reads
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if stale {
+            return Ok(Some(self.before.clone()));
+        }
+        self.vault.get_token(name).await
+    }
+    async fn delete_token(
+        &self,
+        name: &hilite::domain::TokenRef,
+    ) -> Result<(), hilite::store::VaultError> {
+        self.vault.delete_token(name).await
+    }
+}
+
+/// Two processes (download Lambdas started by one stream's end, or `hilite doctor` beside
+/// `hilite serve`) find the token near its end and refresh it at once. Twitch rotates the
+/// refresh token, so the second one's refresh is refused; that is no verdict on the account:
+/// it takes the tokens the first one stored.
+async fn two_processes_refreshing_a_token_near_its_end_at_once_both_get_a_working_token(
+    b: TestBackend,
+) {
+    let site = Site::new(b).await;
+    // Within the client's refresh margin from the start: every use refreshes first.
+    site.fake
+        .set_user_token_lifetime(chrono::Duration::minutes(2));
+    let token = site.authorize_broadcaster().await;
+    let vault = site.b.ports.vault.clone();
+    let before = vault.get_token(&token).await.unwrap().unwrap();
+
+    // The first process refreshes and stores the rotated tokens.
+    site.pipeline
+        .twitch
+        .validate_user_token(&token)
+        .await
+        .expect("the first refresh");
+    // The second read the old tokens before that, and refreshes with the spent refresh token.
+    let mut config = site.b.config.clone();
+    site.fake.configure(&mut config);
+    let late = std::sync::Arc::new(StaleReads {
+        vault: vault.clone(),
+        before,
+        stale_reads: std::sync::atomic::AtomicU32::new(2),
+    });
+    let second = hilite::twitch::TwitchClient::from_config(&config.twitch, late).unwrap();
+    let validated = second.validate_user_token(&token).await;
+    assert!(validated.is_ok(), "[{}] {validated:?}", site.b.kind);
+    let stored = load_user_token(&*vault, &token).await.unwrap().unwrap();
+    assert_eq!(
+        stored.expose_refresh_token().map(str::to_string),
+        site.fake.current_refresh_token(BROADCASTER),
+        "[{}] the first process's tokens were overwritten",
+        site.b.kind
+    );
 }

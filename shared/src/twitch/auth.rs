@@ -117,7 +117,7 @@ impl TwitchClient {
             // Another worker may have refreshed it already (and rotated the refresh token).
             let stored = load_user_token(&*self.vault, name).await?.unwrap_or(set);
             if stored.expires_soon(Utc::now()) && stored.expose_refresh_token().is_some() {
-                self.refresh_and_store(name, &stored).await?
+                self.refresh_or_take_newer(name, &stored).await?
             } else {
                 stored
             }
@@ -143,19 +143,33 @@ impl TwitchClient {
             *cached = Some(stored.clone());
             return Ok(stored);
         }
-        let set = match self.refresh_and_store(name, &stored).await {
-            Ok(set) => set,
-            // Another process may have used (and so rotated away) the same refresh token.
-            Err(e @ TwitchError::Unauthorized(_)) => {
-                match load_user_token(&*self.vault, name).await? {
-                    Some(newer) if newer.expose_access_token() != failed => newer,
-                    _ => return Err(e),
-                }
-            }
-            Err(e) => return Err(e),
-        };
+        let set = self.refresh_or_take_newer(name, &stored).await?;
         *cached = Some(set.clone());
         Ok(set)
+    }
+
+    /// Refresh `stored`; when Twitch refuses because another process refreshed between our
+    /// read and our refresh (Twitch rotates refresh tokens, so the one we sent is spent), use
+    /// the tokens that process stored. A refusal with nothing newer stored is the account's.
+    async fn refresh_or_take_newer(
+        &self,
+        name: &TokenRef,
+        stored: &UserTokenSet,
+    ) -> Result<UserTokenSet, TwitchError> {
+        match self.refresh_and_store(name, stored).await {
+            Err(e @ TwitchError::Unauthorized(_)) => {
+                match load_user_token(&*self.vault, name).await? {
+                    Some(newer)
+                        if newer.expose_access_token() != stored.expose_access_token()
+                            || newer.expose_refresh_token() != stored.expose_refresh_token() =>
+                    {
+                        Ok(newer)
+                    }
+                    _ => Err(e),
+                }
+            }
+            other => other,
+        }
     }
 
     /// Exchange the refresh token and store the result (with its rotated refresh token).
