@@ -112,6 +112,21 @@ async fn the_app_token_is_fetched_once_and_again_after_a_401() {
         .collect();
     assert_eq!(statuses, [200, 200, 401, 200]);
 
+    // The token endpoint's own rate limit is a wait, not a refusal: the stage is retried
+    // after it, and the next call gets its token.
+    site.fake.expire_app_tokens();
+    site.fake.limit_token_endpoint(1);
+    let limited = twitch.user_by_login(&login).await.unwrap_err();
+    assert!(
+        matches!(limited, TwitchError::RateLimited { .. }),
+        "{limited}"
+    );
+    assert!(matches!(
+        hilite::pipeline::StageError::from(limited),
+        hilite::pipeline::StageError::RateLimited { .. }
+    ));
+    assert!(twitch.user_by_login(&login).await.unwrap().is_some());
+
     // A wrong secret is Twitch's refusal, and the error does not repeat the secret.
     let wrong = Site::with(TestBackend::embedded(3).await, |c| {
         c.twitch.client_secret = Some(SecretString::from("wrong-secret-value".to_string()))

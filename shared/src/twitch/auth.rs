@@ -364,10 +364,21 @@ impl TwitchClient {
     }
 }
 
-/// A token endpoint answer: 200 with a token, or Twitch's refusal.
+/// How long a 429 from the token endpoint is waited out. id.twitch.tv documents no reset
+/// header for it (<https://dev.twitch.tv/docs/authentication/>); a minute is ours, the
+/// length of Helix's own rate-limit window.
+const TOKEN_ENDPOINT_WAIT_SECS: i64 = 60;
+
+/// A token endpoint answer: 200 with a token, its rate limit, or Twitch's refusal.
 fn token_answer(status: u16, body: &[u8]) -> Result<TokenResponse, TwitchError> {
     match status {
         200 => super::client::parse("token", body),
+        // Not a refusal: a burst of cold starts each asking for a token. Failing the stage for
+        // good would lose the clip; it waits like any rate limit.
+        429 => Err(TwitchError::RateLimited {
+            until: Utc::now() + chrono::Duration::seconds(TOKEN_ENDPOINT_WAIT_SECS),
+            message: explain(status, body),
+        }),
         400..=499 => Err(TwitchError::Rejected {
             status,
             message: explain(status, body),

@@ -178,6 +178,8 @@ pub(crate) struct State {
     pub log: Vec<Logged>,
     /// Requests that arrived while their token's bucket was empty: a polite client makes none.
     pub bucket_violations: u32,
+    /// Token endpoint calls still to answer 429 (its own rate limit).
+    pub token_rate_limits: usize,
 }
 
 #[derive(Clone)]
@@ -293,6 +295,11 @@ impl FakeTwitch {
         for _ in 0..times {
             s.faults.push_back((route.into(), fault.clone()));
         }
+    }
+
+    /// The next `times` calls to the OAuth token endpoint answer 429.
+    pub fn limit_token_endpoint(&self, times: usize) {
+        self.lock().token_rate_limits = times;
     }
 
     /// A bucket of `limit` calls per `period_secs` per token.

@@ -73,7 +73,12 @@ fn issue(s: &mut Inner, kind: TokenKind) -> serde_json::Value {
 pub(crate) async fn token(State(fake): State<FakeTwitch>, body: Bytes) -> Response {
     let form = parse_query(std::str::from_utf8(&body).ok());
     let mut s = fake.lock();
-    let (status, answer) = token_answer(&mut s, &form);
+    let (status, answer) = if s.token_rate_limits > 0 {
+        s.token_rate_limits -= 1;
+        (429, Err("Too Many Requests"))
+    } else {
+        token_answer(&mut s, &form)
+    };
     // Logged without the form: it holds secrets.
     log(&mut s, "POST", "/oauth2/token", Vec::new(), status);
     match answer {
