@@ -4,7 +4,8 @@
 //! are read again every tick, so an added, paused or moved account takes effect without a
 //! restart. A run missed while `hilite serve` was down is not replayed, as an EventBridge
 //! schedule without a flexible window would not; `hilite publish --account NAME --now` runs
-//! one by hand.
+//! one by hand. A plan that fails for a moment is tried twice more after a backoff, as Lambda
+//! retries a failed scheduled invocation ([`PLAN_TRIES`]).
 
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 use super::plan::{next_run, plan};
-use super::Pipeline;
+use super::{Pipeline, StageError};
 use crate::backend::Ports;
 use crate::domain::Account;
 
@@ -27,16 +28,59 @@ pub fn due(accounts: &[Account], after: DateTime<Utc>, until: DateTime<Utc>) -> 
         .collect()
 }
 
+/// Tries of a due account's plan. A plan that fails for a moment (the store or the queue
+/// busy) is tried again after a backoff, as Lambda retries a failed scheduled invocation
+/// twice; otherwise the day's posts would be skipped until tomorrow's run.
+pub const PLAN_TRIES: u32 = 3;
+
 /// Run until `shutdown`: every `tick`, plan the accounts that became due.
 pub async fn run_daily_plans(pipeline: Pipeline, tick: Duration, shutdown: CancellationToken) {
     let pipeline = &pipeline;
-    run_schedule(&pipeline.ports, tick, shutdown, |account, now| async move {
-        match plan(&pipeline.ports, &pipeline.platforms, &account.name, now).await {
-            Ok(report) => tracing::info!(account = %account.name, clips = report.clips.len(), enqueued = report.enqueued, "daily plan ran"),
-            Err(e) => tracing::warn!(account = %account.name, error = %e, "daily plan failed; `hilite publish --now` runs it by hand"),
+    let stop = shutdown.clone();
+    run_schedule(&pipeline.ports, tick, shutdown, |account, now| {
+        let stop = stop.clone();
+        async move {
+            let planned = with_retries(PLAN_TRIES, super::backoff, &stop, || {
+                plan(&pipeline.ports, &pipeline.platforms, &account.name, now)
+            })
+            .await;
+            match planned {
+                Ok(report) => tracing::info!(account = %account.name, clips = report.clips.len(), enqueued = report.enqueued, "daily plan ran"),
+                Err(e) => tracing::warn!(account = %account.name, error = %e, "daily plan failed; `hilite publish --now` runs it by hand"),
+            }
         }
     })
     .await;
+}
+
+/// Run `attempt` up to `tries` times while it fails with a retryable error (or a rate limit),
+/// pausing `pause(n)` after the n-th failure; a permanent error, or `shutdown`, ends it at once.
+pub async fn with_retries<T, F, Fut>(
+    tries: u32,
+    pause: impl Fn(u32) -> Duration,
+    shutdown: &CancellationToken,
+    mut attempt: F,
+) -> Result<T, StageError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StageError>>,
+{
+    let mut failures = 0;
+    loop {
+        match attempt().await {
+            Err(e @ (StageError::Retryable(_) | StageError::RateLimited { .. }))
+                if failures + 1 < tries =>
+            {
+                failures += 1;
+                tracing::info!(error = %e, try_again_in_ms = pause(failures).as_millis() as u64, "trying again");
+                tokio::select! {
+                    () = shutdown.cancelled() => return Err(e),
+                    () = tokio::time::sleep(pause(failures)) => {}
+                }
+            }
+            other => return other,
+        }
+    }
 }
 
 /// The clock-watching loop of [`run_daily_plans`], with what to do for a due account passed in.
@@ -102,6 +146,51 @@ pub async fn run_token_validation(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    #[tokio::test]
+    async fn a_plan_failing_for_a_moment_is_tried_again_a_bounded_number_of_times() {
+        let stop = CancellationToken::new();
+        let no_pause = |_| Duration::ZERO;
+        let calls = AtomicU32::new(0);
+        let flaky = || async {
+            match calls.fetch_add(1, Ordering::SeqCst) {
+                0 | 1 => Err(StageError::Retryable("database is locked".into())),
+                _ => Ok("planned"),
+            }
+        };
+        assert_eq!(
+            with_retries(PLAN_TRIES, no_pause, &stop, flaky)
+                .await
+                .unwrap(),
+            "planned"
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+
+        let calls = AtomicU32::new(0);
+        let down = || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err::<(), _>(StageError::Retryable("queue unavailable".into()))
+        };
+        assert!(with_retries(PLAN_TRIES, no_pause, &stop, down)
+            .await
+            .is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), PLAN_TRIES, "bounded");
+
+        let calls = AtomicU32::new(0);
+        let refused = || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err::<(), _>(StageError::Permanent("no account main".into()))
+        };
+        assert!(with_retries(PLAN_TRIES, no_pause, &stop, refused)
+            .await
+            .is_err());
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "a permanent error is not retried"
+        );
+    }
     use crate::domain::{AccountName, Platform, Privacy, TimeZoneName};
     use chrono::{NaiveTime, TimeZone};
 
