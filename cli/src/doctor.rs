@@ -213,13 +213,15 @@ async fn twitch(config: &Config, ports: &Ports, report: &mut Report) {
             "twitch.eventsub_secret is not set: every webhook delivery is answered 503",
         ),
     }
-    let Some(callback) = t.callback_url.as_ref() else {
+    // Without a callback URL there are no subscriptions to match, but the app credentials
+    // and the broadcasters' tokens are still checked.
+    let callback = t.callback_url.as_ref();
+    if callback.is_none() {
         report.warn(
             "callback url",
             "twitch.callback_url is not set: `hilite subscribe` needs it",
         );
-        return broadcasters(None, ports, report, None).await;
-    };
+    }
     let client = match TwitchClient::from_config(t, ports.vault.clone()) {
         Ok(c) => c,
         Err(e) => return report.fail("twitch app", e.to_string()),
@@ -235,7 +237,7 @@ async fn twitch(config: &Config, ports: &Ports, report: &mut Report) {
                 Some(&client),
                 ports,
                 report,
-                Some((callback.as_str(), subs)),
+                callback.map(|c| (c.as_str(), subs)),
             )
             .await;
         }

@@ -131,6 +131,26 @@ async fn each_missing_local_piece_is_a_failure_that_says_what_to_run() {
     assert!(report.contains("check(s) failed"), "{report}");
 }
 
+/// Without `twitch.callback_url` (a streamer who has not set up the webhook yet) there is
+/// nothing to subscribe, but a broken app secret or a revoked broadcaster token is still a
+/// failure: doctor asks Twitch, it does not skip them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_callback_url_the_app_and_the_tokens_are_still_checked() {
+    let fake = FakeTwitch::start().await;
+    let site = authorised_site(&fake).await;
+    fake.revoke_authorization("1001");
+    let hilite = Hilite::new(BIN, &site);
+    let mut cmd = with_twitch(hilite.command(&["doctor"]));
+    cmd.env_remove("HILITE_TWITCH__CALLBACK_URL");
+    let (ok, report) = outcome(cmd.output().unwrap());
+    assert!(!ok, "doctor must fail:\n{report}");
+    line(&report, "warn", "callback url");
+    line(&report, "ok", "twitch app");
+    assert!(line(&report, "FAIL", "broadcaster streamer_one")
+        .contains("hilite auth twitch --broadcaster streamer_one"));
+    assert!(!report.contains("stream.online"), "{report}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vault_key_others_can_read_fails_and_says_how_to_fix_it() {
     let site = LocalSite::new();
