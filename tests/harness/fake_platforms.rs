@@ -122,6 +122,8 @@ pub struct FakeState {
     /// Chunks YouTube takes none of: each is answered 308 with the range the session already
     /// had, as an upload server that dropped the bytes does.
     pub youtube_discard_chunks: u32,
+    /// Instagram token refreshes still to answer with Meta's app rate limit (400, code 4).
+    pub instagram_refresh_limited: u32,
     tiktok_inits: Vec<std::time::Instant>,
     yt: HashMap<String, YtSession>,
     tt: HashMap<String, TtPost>,

@@ -15,6 +15,7 @@ harness::on_both_backends!(
     a_rotated_tiktok_refresh_token_is_stored_and_used_for_the_next_refresh,
     two_workers_refreshing_one_tiktok_token_at_once_leave_it_connected,
     a_refresh_that_fails_on_our_side_leaves_the_account_connected,
+    instagrams_rate_limit_on_a_refresh_is_a_wait_not_a_disconnection,
     more_failed_tries_than_the_queues_receives_still_post_within_the_publications_limit,
     a_post_processing_for_a_day_stops_being_polled_and_keeps_its_handles,
     a_revoked_token_fails_that_platform_marks_it_unhealthy_and_others_still_post,
@@ -466,6 +467,33 @@ async fn a_refresh_that_fails_on_our_side_leaves_the_account_connected(b: TestBa
         marked.refresh_error.is_some(),
         "a refused refresh marks the account"
     );
+}
+
+/// Meta answers its app rate limit on a token refresh with a 400 and code 4: a wait, not a
+/// refused token. The account stays connected, and the next refresh works.
+async fn instagrams_rate_limit_on_a_refresh_is_a_wait_not_a_disconnection(b: TestBackend) {
+    let w = world(b, &[Platform::Instagram]).await;
+    let vault = w.b.ports.vault.clone();
+    let now = w.clock.now();
+    let client = OAuthClient::new(
+        Platform::Instagram,
+        reqwest::Client::new(),
+        w.fake.config("instagram"),
+    );
+    w.fake.with(|s| s.instagram_refresh_limited = 1);
+
+    let limited = oauth::access_token(vault.as_ref(), &client, &w.account, now, true).await;
+    assert!(
+        matches!(limited, Err(PlatformError::RateLimited { .. })),
+        "{limited:?}"
+    );
+    let stored = oauth::load(vault.as_ref(), Platform::Instagram, &w.account)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.refresh_error, None, "the account is not marked");
+    let later = oauth::access_token(vault.as_ref(), &client, &w.account, now, true).await;
+    assert!(later.is_ok(), "{later:?}");
 }
 
 /// A publication counts its own attempts (3 × `max_attempts` for network errors and 5xx), more

@@ -136,6 +136,10 @@ pub(super) async fn ig_refresh(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let mut st = app.st();
+    if st.instagram_refresh_limited > 0 {
+        st.instagram_refresh_limited -= 1;
+        return ig_err(4, "Application request limit reached");
+    }
     if q.get("grant_type").map(String::as_str) != Some("ig_refresh_token")
         || !q
             .get("access_token")

@@ -160,6 +160,24 @@ impl OAuthClient {
             .await
             .map_err(|e| PlatformError::from_reqwest(self.platform, e))?;
         if !status.is_success() {
+            // Meta answers its rate limits with a 400 or 403 and the code in the body (Graph
+            // API codes 4, 17, 32, 613:
+            // https://developers.facebook.com/docs/graph-api/guides/error-handling/): a wait,
+            // as `instagram.rs` reads it, not a refusal of the token.
+            let meta_code = serde_json::from_str::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v.pointer("/error/code").and_then(|c| c.as_i64()));
+            if self.platform == Platform::Instagram && matches!(meta_code, Some(4 | 17 | 32 | 613))
+            {
+                return Err(PlatformError::RateLimited {
+                    platform: self.platform,
+                    until: now + Duration::minutes(15),
+                    message: format!(
+                        "token endpoint: rate limited (code {})",
+                        meta_code.unwrap_or_default()
+                    ),
+                });
+            }
             // OAuth errors are `{"error":"invalid_grant","error_description":…}`; never echo
             // the body otherwise, it might hold a token.
             let msg = serde_json::from_str::<serde_json::Value>(&body)
