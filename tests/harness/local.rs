@@ -389,3 +389,58 @@ impl Flaky {
         self.receive_counts.lock().unwrap().len()
     }
 }
+
+/// The backend's queue, whose first `fail` sends fail as SQS being unreachable would.
+pub struct FailingSends {
+    inner: Arc<dyn Queue>,
+    fail: std::sync::atomic::AtomicUsize,
+}
+
+impl FailingSends {
+    pub fn new(inner: Arc<dyn Queue>, fail: usize) -> Self {
+        Self {
+            inner,
+            fail: std::sync::atomic::AtomicUsize::new(fail),
+        }
+    }
+}
+
+#[async_trait]
+impl Queue for FailingSends {
+    async fn send(&self, queue: QueueName, body: &str, delay: Duration) -> Result<(), QueueError> {
+        use std::sync::atomic::Ordering;
+        let failing = self
+            .fail
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if failing {
+            return Err(QueueError::Unavailable {
+                queue,
+                message: "injected by the test".into(),
+            });
+        }
+        self.inner.send(queue, body, delay).await
+    }
+    async fn receive(
+        &self,
+        queue: QueueName,
+        max: u32,
+        visibility: Duration,
+    ) -> Result<Vec<Delivery>, QueueError> {
+        self.inner.receive(queue, max, visibility).await
+    }
+    async fn delete(&self, queue: QueueName, receipt: &str) -> Result<(), QueueError> {
+        self.inner.delete(queue, receipt).await
+    }
+    async fn retry_after(
+        &self,
+        queue: QueueName,
+        receipt: &str,
+        delay: Duration,
+    ) -> Result<(), QueueError> {
+        self.inner.retry_after(queue, receipt, delay).await
+    }
+    async fn depth(&self, queue: QueueName) -> Result<QueueDepth, QueueError> {
+        self.inner.depth(queue).await
+    }
+}

@@ -20,6 +20,7 @@ harness::on_both_backends!(
     retries_running_out_fail_the_clip_with_the_reason,
     a_file_gone_from_the_cdn_fails_the_clip_on_the_first_attempt,
     two_processes_refreshing_a_token_near_its_end_at_once_both_get_a_working_token,
+    a_retry_whose_message_cannot_be_sent_leaves_the_clip_failed_to_retry_again,
 );
 
 async fn a_429_waits_for_its_reset_and_a_503_is_tried_once_more(b: TestBackend) {
@@ -331,4 +332,49 @@ async fn two_processes_refreshing_a_token_near_its_end_at_once_both_get_a_workin
         "[{}] the first process's tokens were overwritten",
         site.b.kind
     );
+}
+
+/// `hilite clips retry` moves the clip back to its stage, then queues it. When the queue
+/// refuses the message, the clip is put back to `failed` (its stage kept), so the retry can
+/// simply be run again; it is not left waiting at its stage with no message on the way.
+async fn a_retry_whose_message_cannot_be_sent_leaves_the_clip_failed_to_retry_again(
+    b: TestBackend,
+) {
+    use hilite::pipeline::attempts::retry_failed;
+    let site = Site::new(b).await;
+    let mut clip = harness::records::clip("RetryLost-1", "a clip", chrono::Utc::now());
+    clip.status = ClipStatus::Failed;
+    clip.failed_stage = Some(Stage::Download);
+    clip.attempts.download = 3;
+    site.b
+        .ports
+        .store
+        .insert_clip_if_absent(&clip)
+        .await
+        .unwrap();
+    let mut ports = site.b.ports.clone();
+    ports.queue = std::sync::Arc::new(harness::local::FailingSends::new(
+        site.b.ports.queue.clone(),
+        1,
+    ));
+
+    assert!(retry_failed(&ports, &clip.id).await.is_err());
+    let after = site.clip("RetryLost-1").await.unwrap();
+    assert_eq!(
+        (after.status, after.failed_stage),
+        (ClipStatus::Failed, Some(Stage::Download)),
+        "[{}]",
+        site.b.kind
+    );
+
+    // Run again with the queue back: queued this time.
+    assert_eq!(
+        retry_failed(&ports, &clip.id).await.unwrap(),
+        Stage::Download
+    );
+    assert_eq!(
+        site.clip("RetryLost-1").await.unwrap().status,
+        ClipStatus::Pending
+    );
+    assert_eq!(site.take_all(QueueName::Download).await.len(), 1);
 }

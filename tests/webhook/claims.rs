@@ -3,17 +3,16 @@
 //! answer 2xx once it settled, or 503 (Twitch retries) while it is still unknown; a failed
 //! apply releases the claim so that Twitch's retry applies the message.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use chrono::{Duration as Span, Utc};
 use harness::backends::TestBackend;
 use harness::eventsub::{offline, online, signed, Delivery};
+use harness::local::FailingSends;
 use hilite::domain::ExternalId;
 use hilite::pipeline::webhook::handle_webhook;
-use hilite::queue::{Delivery as Received, Queue, QueueDepth, QueueError, QueueName};
+use hilite::queue::QueueName;
 use hilite::store::MessageClaim;
 
 use super::{send, settings};
@@ -66,58 +65,10 @@ async fn concurrent_copies_of_one_offline_apply_once_and_every_copy_gets_2xx(b: 
     assert_eq!(collects(&b).await, 1, "[{}]", b.kind);
 }
 
-/// The backend's queue, whose first `fail` sends fail as SQS being unreachable would.
-struct FailingSends {
-    inner: Arc<dyn Queue>,
-    fail: AtomicUsize,
-}
-
-#[async_trait]
-impl Queue for FailingSends {
-    async fn send(&self, queue: QueueName, body: &str, delay: Duration) -> Result<(), QueueError> {
-        let failing = self
-            .fail
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok();
-        if failing {
-            return Err(QueueError::Unavailable {
-                queue,
-                message: "injected by the test".into(),
-            });
-        }
-        self.inner.send(queue, body, delay).await
-    }
-    async fn receive(
-        &self,
-        queue: QueueName,
-        max: u32,
-        visibility: Duration,
-    ) -> Result<Vec<Received>, QueueError> {
-        self.inner.receive(queue, max, visibility).await
-    }
-    async fn delete(&self, queue: QueueName, receipt: &str) -> Result<(), QueueError> {
-        self.inner.delete(queue, receipt).await
-    }
-    async fn retry_after(
-        &self,
-        queue: QueueName,
-        receipt: &str,
-        delay: Duration,
-    ) -> Result<(), QueueError> {
-        self.inner.retry_after(queue, receipt, delay).await
-    }
-    async fn depth(&self, queue: QueueName) -> Result<QueueDepth, QueueError> {
-        self.inner.depth(queue).await
-    }
-}
-
 async fn a_failed_apply_releases_its_claim_so_that_the_retry_applies_it(b: TestBackend) {
     stream_online(&b, "4343").await;
     let mut ports = b.ports.clone();
-    ports.queue = Arc::new(FailingSends {
-        inner: b.ports.queue.clone(),
-        fail: AtomicUsize::new(1),
-    });
+    ports.queue = Arc::new(FailingSends::new(b.ports.queue.clone(), 1));
     let off = signed("notification", "fail-off", Utc::now(), &offline("4343"));
     let post = |d: &Delivery| {
         let ports = ports.clone();

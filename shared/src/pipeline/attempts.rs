@@ -123,10 +123,28 @@ pub async fn retry_failed(ports: &Ports, id: &ClipId) -> Result<Stage, RetryErro
     let body = super::messages::encode(&super::ClipMessage {
         clip_id: id.clone(),
     });
-    ports
+    if let Err(e) = ports
         .queue
         .send(queue, &body, std::time::Duration::ZERO)
-        .await?;
+        .await
+    {
+        // Without its message the clip would wait at its stage for nothing, and no longer be
+        // `failed` for the retry to be run again: it is put back as it was.
+        let undo =
+            Transition::new(stage.input_status(), ClipStatus::Failed).map_err(StoreError::from)?;
+        let patch = ClipPatch {
+            failed_stage: Some(stage),
+            ..ClipPatch::default()
+        };
+        if let Err(undone) = ports
+            .store
+            .transition_clip(id, undo, patch, ports.clock.now())
+            .await
+        {
+            tracing::error!(clip = %id, error = %undone, "a retried clip could not be queued nor put back to failed; it waits at its stage without a message");
+        }
+        return Err(e.into());
+    }
     tracing::info!(clip = %id, stage = %stage, "failed clip queued again");
     Ok(stage)
 }
