@@ -110,7 +110,7 @@ pub struct ChatHypeConfig {
     /// A peak must exceed the hype's mean by this many standard deviations. Default 2.
     pub threshold_std: f64,
     /// Smoothing (Gaussian σ) of the message rate in which a moment's edges are found.
-    /// Default 1 s.
+    /// Default 0.5 s.
     pub edge_smoothing_secs: f64,
     /// Space kept free around a moment before another may start. Default 5 s.
     pub min_gap_secs: f64,
