@@ -34,7 +34,9 @@ pub const SWEEP_GRACE: Duration = Duration::from_secs(10 * 60);
 /// (`infra/template.yaml`, held to this by `tests/infra`).
 pub const JOB_DEADLINE: Duration = Duration::from_secs(3 * 3600);
 
-/// The most clips one sweep looks at (the oldest first); the rest wait for the next sweep.
+/// The most `analyzed` clips one sweep reads (in the store's order, best score first). A clip
+/// stays `analyzed` only while its job is queued or running, so there are far fewer: the
+/// bound keeps one sweep within the function's time, not a backlog out of reach.
 const SWEEP_LIMIT: usize = 1000;
 
 /// DescribeJobs takes at most 100 job ids a call.

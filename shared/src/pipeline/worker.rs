@@ -7,9 +7,9 @@
 //! Shutdown loses nothing: the pollers stop receiving, deliveries in flight get
 //! `server.shutdown_grace_secs` to finish, and any still running after that are abandoned and
 //! given back at once, as new messages that spend none of the queue's receives, so the next
-//! start (or another process) picks them up. A handler
-//! that panics leaves its message in flight; it comes back after its visibility timeout and is
-//! dead-lettered after the queue's maximum receives, as in SQS.
+//! start (or another process) picks them up. A handler that panics leaves its message in
+//! flight; it comes back after its visibility timeout and is dead-lettered after the queue's
+//! maximum receives, as in SQS.
 //!
 //! Each delivery runs in a `stage` span (stage, clip id, attempt, message id) and ends with one
 //! "stage finished" line (duration, outcome), counted by the handler's [`StageHandler::record`]
