@@ -192,6 +192,11 @@ impl Site {
     async fn submitted_ago(&self, id: &ClipId, ago: std::time::Duration) {
         let mut job = self.clip(id).await.edit_job.expect("a recorded job");
         job.submitted_at -= chrono::Duration::from_std(ago).unwrap();
+        self.record_job(id, job).await;
+    }
+
+    /// Record `job` as the clip's render job.
+    async fn record_job(&self, id: &ClipId, job: hilite::domain::EditJob) {
         let patch = hilite::domain::ClipPatch {
             edit_job: Some(Some(job)),
             ..Default::default()
@@ -575,16 +580,7 @@ async fn a_job_batch_no_longer_knows_is_settled_and_the_last_one_fails_the_clip(
     s.submit(&id).await.unwrap();
     let mut job = s.clip(&id).await.edit_job.unwrap();
     job.id = "6f1d0c2e-0000-4000-8000-00000000dead".into();
-    let patch = hilite::domain::ClipPatch {
-        edit_job: Some(Some(job)),
-        ..Default::default()
-    };
-    s.backend
-        .ports
-        .store
-        .update_clip(&id, ClipStatus::Analyzed, patch, chrono::Utc::now())
-        .await
-        .unwrap();
+    s.record_job(&id, job).await;
     s.submitted_ago(&id, SWEEP_GRACE * 2).await;
 
     let report = s.sweep().await;

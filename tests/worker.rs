@@ -239,6 +239,9 @@ impl Queue for Broken {
     async fn depth(&self, _: QueueName) -> Result<QueueDepth, QueueError> {
         Ok(QueueDepth::default())
     }
+    async fn redrive(&self, _: QueueName, _: u64) -> Result<u64, QueueError> {
+        unreachable!("the worker pool never redrives")
+    }
 }
 
 #[tokio::test]

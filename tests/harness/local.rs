@@ -361,6 +361,9 @@ impl Queue for QueueProbe {
     async fn depth(&self, q: QueueName) -> Result<QueueDepth, QueueError> {
         self.inner.depth(q).await
     }
+    async fn redrive(&self, q: QueueName, max: u64) -> Result<u64, QueueError> {
+        self.inner.redrive(q, max).await
+    }
 }
 
 /// Fails with `Retryable` for its first `failures` calls, then succeeds; records the receive
@@ -442,5 +445,8 @@ impl Queue for FailingSends {
     }
     async fn depth(&self, queue: QueueName) -> Result<QueueDepth, QueueError> {
         self.inner.depth(queue).await
+    }
+    async fn redrive(&self, queue: QueueName, max: u64) -> Result<u64, QueueError> {
+        self.inner.redrive(queue, max).await
     }
 }

@@ -295,7 +295,7 @@ pub(super) async fn job_failed(
     Ok(())
 }
 
-fn retry(e: impl std::fmt::Display) -> StageError {
+pub(super) fn retry(e: impl std::fmt::Display) -> StageError {
     StageError::Retryable(e.to_string())
 }
 

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use aws_sdk_batch::types::{JobDetail, JobStatus};
 
-use super::render_job::{job_failed, BatchSubmitter, JobStateChange, CLIP_PARAMETER};
+use super::render_job::{job_failed, retry, BatchSubmitter, JobStateChange, CLIP_PARAMETER};
 use super::StageError;
 use crate::backend::Ports;
 use crate::domain::{Clip, ClipStatus, EditJob};
@@ -208,10 +208,6 @@ async fn stop(batch: &BatchSubmitter, job: &EditJob, reason: &str) -> Result<(),
                 aws_sdk_batch::error::DisplayErrorContext(&e)
             ))
         })
-}
-
-fn retry(e: impl std::fmt::Display) -> StageError {
-    StageError::Retryable(e.to_string())
 }
 
 #[cfg(test)]

@@ -140,13 +140,7 @@ pub trait Queue: Send + Sync {
     /// message (its receives start again), once what failed them is fixed. Returns how many
     /// moved. A crash midway leaves a message in both queues at worst, never in neither;
     /// every stage is idempotent under redelivery.
-    async fn redrive(&self, queue: QueueName, max: u64) -> Result<u64, QueueError> {
-        let _ = max;
-        Err(QueueError::Misconfigured {
-            queue,
-            message: "this queue cannot redrive its dead letters".into(),
-        })
-    }
+    async fn redrive(&self, queue: QueueName, max: u64) -> Result<u64, QueueError>;
 }
 
 /// Refuse what SQS would refuse, in both adapters alike.
