@@ -191,6 +191,7 @@ impl Site {
 harness::on_both_backends!(
     a_chat_burst_through_the_webhook_is_stored_once_each_without_the_state_store,
     the_uncovered_moments_become_clips_once_and_download_like_any_clip,
+    a_moment_clip_whose_answer_was_lost_is_recorded_by_the_next_run,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -215,4 +216,22 @@ async fn moments_are_off_unless_the_broadcaster_is_listed() {
 }
 
 pub use burst::a_chat_burst_through_the_webhook_is_stored_once_each_without_the_state_store;
-pub use moments::the_uncovered_moments_become_clips_once_and_download_like_any_clip;
+pub use moments::{
+    a_moment_clip_whose_answer_was_lost_is_recorded_by_the_next_run,
+    the_uncovered_moments_become_clips_once_and_download_like_any_clip,
+};
+
+// What collect does after a failed send is the pipeline's, the same on both backends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moment_clip_whose_download_message_failed_is_sent_by_the_next_run() {
+    moments::a_moment_clip_whose_download_message_failed_is_sent_by_the_next_run(
+        TestBackend::embedded(3).await,
+    )
+    .await
+}
+
+// Which clips cover a moment is the pipeline's, the same on both backends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moment_moved_by_late_chat_is_not_clipped_twice() {
+    moments::a_moment_moved_by_late_chat_is_not_clipped_twice(TestBackend::embedded(3).await).await
+}

@@ -4,12 +4,13 @@
 
 use chrono::{DateTime, Duration as Span, Utc};
 use harness::backends::TestBackend;
-use harness::fake_twitch::{FakeClip, BROADCASTER_SCOPE};
+use harness::fake_twitch::{FakeClip, Fault, BROADCASTER_SCOPE};
+use harness::local::FailingSends;
 use hilite::domain::{BroadcasterId, ClipId, ClipStatus, ExternalId, Window};
 use hilite::pipeline::analyze::chat_hype_at;
 use hilite::pipeline::messages::encode;
 use hilite::pipeline::stream_hype;
-use hilite::pipeline::{ClipMessage, CollectMessage};
+use hilite::pipeline::{ClipMessage, CollectMessage, Pipeline, StageError};
 use hilite::queue::{Delivery, QueueName};
 
 use super::{Site, BROADCASTER, EDITOR};
@@ -56,14 +57,44 @@ fn collect_body(start: DateTime<Utc>) -> String {
     })
 }
 
-async fn run(site: &Site, queue: QueueName, body: &str) {
-    let d = Delivery {
+fn delivery(body: &str) -> Delivery {
+    Delivery {
         message_id: uuid::Uuid::new_v4().to_string(),
         receipt: "test-receipt".into(),
         body: body.into(),
         receive_count: 1,
-    };
-    site.pipeline.handle(queue, &d).await.unwrap();
+    }
+}
+
+async fn run(site: &Site, queue: QueueName, body: &str) {
+    site.pipeline.handle(queue, &delivery(body)).await.unwrap();
+}
+
+/// The clip ids on the download queue (received, not deleted).
+async fn on_download(site: &Site) -> Vec<String> {
+    let mut ids = Vec::new();
+    for d in site.take_all(QueueName::Download).await {
+        ids.push(
+            serde_json::from_str::<ClipMessage>(&d.body)
+                .unwrap()
+                .clip_id
+                .to_string(),
+        );
+    }
+    ids
+}
+
+/// Collect's answer when it must run again for Twitch to list a clip it made: a wait of
+/// about 30 s, which the queue takes without using up a receive.
+fn assert_waits_for_twitch(got: Result<(), StageError>) {
+    let before = Utc::now();
+    match got {
+        Err(StageError::RateLimited { until, .. }) => assert!(
+            until > before + Span::seconds(25) && until <= before + Span::seconds(31),
+            "collect runs again at {until}, not about 30 s after {before}"
+        ),
+        other => panic!("collect should run again once Twitch lists the clip: {other:?}"),
+    }
 }
 
 /// The HiLite clips the fake made, with where they sit in the VOD (start, end).
@@ -113,15 +144,7 @@ pub async fn the_uncovered_moments_become_clips_once_and_download_like_any_clip(
         made.iter().all(|(_, s, e)| *e <= 1490.0 || *s >= 1520.0),
         "a clip repeats the editor's: {made:?}"
     );
-    let mut on_download = Vec::new();
-    for d in site.take_all(QueueName::Download).await {
-        on_download.push(
-            serde_json::from_str::<ClipMessage>(&d.body)
-                .unwrap()
-                .clip_id
-                .to_string(),
-        );
-    }
+    let on_download = on_download(&site).await;
     for (id, _, _) in &made {
         let clip = site.clip(id).await.expect("the new clip is recorded");
         assert!(clip.found_by_hilite, "{id}");
@@ -151,6 +174,116 @@ pub async fn the_uncovered_moments_become_clips_once_and_download_like_any_clip(
         run(&site, QueueName::Download, &body).await;
         assert_eq!(site.clip(id).await.unwrap().status, ClipStatus::Downloaded);
     }
+}
+
+/// Twitch made a moment's clip but its answer was lost (a 504): the moment is not sent to
+/// Create again, and collect, run again once Twitch lists the clip, records it and sends it to
+/// download like the others.
+pub async fn a_moment_clip_whose_answer_was_lost_is_recorded_by_the_next_run(b: TestBackend) {
+    let site = Site::with(b, |c| {
+        c.chat.moments.broadcasters = vec!["streamer_one".into()];
+    })
+    .await;
+    site.authorize(BROADCASTER, &[BROADCASTER_SCOPE]).await;
+    let start = stream_with_chat(&site).await;
+    site.fake.fault("videos/clips", Fault::LoseAnswer, 1);
+
+    let got = site
+        .pipeline
+        .handle(QueueName::Collect, &delivery(&collect_body(start)))
+        .await;
+    assert_waits_for_twitch(got);
+    let made = vod_clips(&site);
+    assert_eq!(made.len(), 3, "one clip per burst: {made:?}");
+    let mut unrecorded = Vec::new();
+    for (id, _, _) in &made {
+        if site.clip(id).await.is_none() {
+            unrecorded.push(id.clone());
+        }
+    }
+    assert_eq!(
+        unrecorded.len(),
+        1,
+        "the lost answer's clip: {unrecorded:?}"
+    );
+    assert!(!on_download(&site).await.contains(&unrecorded[0]));
+
+    run(&site, QueueName::Collect, &collect_body(start)).await;
+    let sent = on_download(&site).await;
+    let clip = site.clip(&unrecorded[0]).await.expect("recorded now");
+    assert!(clip.found_by_hilite);
+    assert_eq!(clip.status, ClipStatus::Pending);
+    assert!(sent.contains(&unrecorded[0]), "{sent:?}");
+    assert_eq!(vod_clips(&site), made, "no clip made twice");
+    assert_eq!(site.fake.count("/helix/videos/clips"), 3);
+}
+
+/// The queue refused a moment clip's download message, after its record: collect stops there,
+/// runs again, sends it, and clips the moments it had not reached, each once.
+pub async fn a_moment_clip_whose_download_message_failed_is_sent_by_the_next_run(b: TestBackend) {
+    let site = Site::with(b, |c| {
+        c.chat.moments.broadcasters = vec!["streamer_one".into()];
+    })
+    .await;
+    site.authorize(BROADCASTER, &[BROADCASTER_SCOPE]).await;
+    let start = stream_with_chat(&site).await;
+    let mut ports = site.b.ports.clone();
+    ports.queue = std::sync::Arc::new(FailingSends::new(ports.queue.clone(), 1));
+    let failing = Pipeline::new(ports, site.pipeline.config.clone());
+
+    let got = failing
+        .handle(QueueName::Collect, &delivery(&collect_body(start)))
+        .await;
+    assert_waits_for_twitch(got);
+    let first = vod_clips(&site);
+    assert_eq!(
+        first.len(),
+        1,
+        "it stopped at the clip it could not send: {first:?}"
+    );
+    assert!(on_download(&site).await.is_empty());
+
+    run(&site, QueueName::Collect, &collect_body(start)).await;
+    let made = vod_clips(&site);
+    assert_eq!(made.len(), 3, "one clip per burst: {made:?}");
+    let sent = on_download(&site).await;
+    for (id, _, _) in &made {
+        assert!(site.clip(id).await.expect("recorded").found_by_hilite);
+        assert!(sent.contains(id), "{id} not sent to download: {sent:?}");
+    }
+    assert_eq!(site.fake.count("/helix/videos/clips"), 3);
+}
+
+/// Chat read late — a burst that lasted longer than the first collect knew — moves a moment's
+/// end, so its claim no longer matches: the clip made for it still covers it, and no second
+/// clip is made.
+pub async fn a_moment_moved_by_late_chat_is_not_clipped_twice(b: TestBackend) {
+    let site = Site::with(b, |c| {
+        c.chat.moments.broadcasters = vec!["streamer_one".into()];
+    })
+    .await;
+    site.authorize(BROADCASTER, &[BROADCASTER_SCOPE]).await;
+    let start = stream_with_chat(&site).await;
+    run(&site, QueueName::Collect, &collect_body(start)).await;
+    let first = vod_clips(&site);
+    assert_eq!(first.len(), 3, "{first:?}");
+
+    let mut late = Vec::new();
+    for burst in BURSTS {
+        for k in 0..40 {
+            let n = late.len();
+            late.push((
+                start + Span::seconds(burst + BURST_SECS) + Span::milliseconds(k * 100),
+                format!("late-d-{n}"),
+                format!("late-c-{n}"),
+                "KEKW lol".to_string(),
+            ));
+        }
+    }
+    assert!(site.chat(&late).await.iter().all(|s| *s == 204));
+    site.drain_chat().await;
+    run(&site, QueueName::Collect, &collect_body(start)).await;
+    assert_eq!(vod_clips(&site), first, "a moment was clipped twice");
 }
 
 pub async fn moments_are_off_unless_the_broadcaster_is_listed(b: TestBackend) {

@@ -8,29 +8,41 @@
 //! Never twice: before each Create call the moment is claimed in the state store under a key
 //! made of the VOD and the clip's end (`remember_message`, of which exactly one concurrent
 //! caller wins), so a redelivered collect finds its moments claimed and makes nothing again;
-//! `chat.moments.top` caps the moments claimed, so it finds its cap reached too.
-//! A Create that fails after its claim is logged and not retried — Twitch may have made the
-//! clip even when the answer was lost, and a duplicate clip on the channel is worse than a
-//! missed moment.
+//! `chat.moments.top` caps the moments claimed, so it finds its cap reached too. A claimed
+//! moment is never sent to Create again — Twitch may have made the clip even when the answer
+//! was lost, and a duplicate clip on the channel is worse than a missed moment.
+//!
+//! Never lost: each run first lists the clips Twitch made of the VOD since the stream ended
+//! by the token's user under the moments' title — HiLite's own, from earlier deliveries — and
+//! records any that is not recorded yet. So a clip Twitch made whose answer was lost (a
+//! timeout, a 5xx, a garbled body), or whose record the store refused, is recorded by the
+//! next run, which comes [`TWITCH_MAKES_CLIP`] later: long enough for Twitch to list it. The
+//! same list counts as covering its moments, so a moment that moved a little (more chat read
+//! on a redelivery) is not clipped twice.
 //!
 //! Not the capture (`chat.rs`) nor the reading (`chat_window.rs`).
 
 use std::time::Duration as StdDuration;
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 
 use super::chat::ChatConfig;
 use super::messages::{encode, ClipMessage, CollectMessage};
 use super::StageError;
 use crate::analysis::chat::{ChatHype, Moment};
 use crate::backend::Ports;
-use crate::domain::{Broadcaster, ClipId, ExternalId, Seen};
+use crate::domain::{Broadcaster, ClipId, ClipStatus, ExternalId, Seen};
 use crate::queue::QueueName;
 use crate::twitch::helix::{HelixClip, HelixVideo, VodClip, VOD_CLIP_SECS};
-use crate::twitch::TwitchClient;
+use crate::twitch::{TwitchClient, TwitchError};
 
 /// How long a moment's claim is kept: far past any redelivery of its collect message.
 const CLAIM_KEPT: Duration = Duration::days(30);
+
+/// How long collect waits before running again to record a clip Twitch may have made: Twitch
+/// makes a clip in the background and says to assume it failed when Get Clips has not listed it
+/// after 15 seconds (<https://dev.twitch.tv/docs/api/clips/>); twice that, for margin.
+pub const TWITCH_MAKES_CLIP: Duration = Duration::seconds(30);
 
 /// What one stream's moments gave, for the log and the tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -43,6 +55,8 @@ pub struct MomentsMade {
     pub covered: usize,
     /// Clips created and recorded.
     pub created: usize,
+    /// Clips an earlier run made and could not record, recorded by this one.
+    pub recovered: usize,
 }
 
 /// Whether `broadcaster` gets moment clips: listed by login or id.
@@ -92,8 +106,18 @@ pub async fn clip_moments(
         .clone()
         .unwrap_or_else(|| broadcaster.id.clone());
     // Moments claimed, by this delivery or an earlier one: the cap counts them, not the clips
-    // this delivery made, or each redelivery of the message would make `top` more.
-    let mut claimed = 0;
+    // this delivery made, or each redelivery of the message would make `top` more. Each clip
+    // an earlier run made took a claim, and covers its moment, which is then not counted again.
+    let earlier = made_earlier(ports, twitch, config, msg, video, &editor).await?;
+    let mut claimed = earlier.len();
+    for clip in earlier {
+        covered.extend(clip_span(&clip, video));
+        if record(ports, clip).await? {
+            made.recovered += 1;
+        }
+    }
+    // A Create whose answer was lost: Twitch may have made the clip.
+    let mut unsure = false;
     for moment in &hype.moments {
         if claimed >= config.moments.top {
             break;
@@ -119,12 +143,24 @@ pub async fn clip_moments(
         }
         let created = match twitch.create_clip_from_vod(&token, &request).await {
             Ok(c) => c,
+            Err(e) if may_have_made(&e) => {
+                tracing::warn!(broadcaster = %broadcaster.login, vod = %request.vod_id, offset = request.vod_offset, error = %e, "Create Clip From VOD's answer was lost; collect runs again to record the clip if Twitch made it");
+                unsure = true;
+                continue;
+            }
             Err(e) => {
                 tracing::warn!(broadcaster = %broadcaster.login, vod = %request.vod_id, offset = request.vod_offset, error = %e, "could not create a moment clip; it is not tried again");
                 continue;
             }
         };
-        record(ports, &broadcaster, &request, &created.id).await?;
+        let clip = new_clip(&broadcaster, &request, &created.id, ports.clock.now())?;
+        if let Err(e) = record(ports, clip).await {
+            tracing::error!(clip = %created.id, error = %e, "a moment clip was made on Twitch but not recorded; collect runs again to record it");
+            return Err(again(
+                ports,
+                format!("clip {} is not recorded yet: {e}", created.id),
+            ));
+        }
         made.created += 1;
     }
     tracing::info!(
@@ -134,9 +170,64 @@ pub async fn clip_moments(
         found = made.found,
         covered = made.covered,
         created = made.created,
+        recovered = made.recovered,
         "clipped the stream's uncovered chat moments"
     );
+    if unsure {
+        return Err(again(
+            ports,
+            "a moment clip Twitch may have made is not recorded yet".into(),
+        ));
+    }
     Ok(made)
+}
+
+/// HiLite's clips of `video` from earlier runs: made since the stream ended, of this VOD, by the
+/// token's user, under the moments' title.
+async fn made_earlier(
+    ports: &Ports,
+    twitch: &TwitchClient,
+    config: &ChatConfig,
+    msg: &CollectMessage,
+    video: &HelixVideo,
+    editor: &crate::domain::UserId,
+) -> Result<Vec<HelixClip>, StageError> {
+    let now = ports.clock.now();
+    if now <= msg.ended_at {
+        return Ok(Vec::new());
+    }
+    let title = config.moments.title.trim();
+    // Get Clips takes whole seconds: the second after `now` takes in a clip made during it.
+    let clips = twitch
+        .clips_between(
+            &msg.broadcaster_id,
+            msg.ended_at,
+            now + Duration::seconds(1),
+        )
+        .await?;
+    Ok(clips
+        .into_iter()
+        .filter(|c| {
+            c.video_id == video.id && c.creator_id == editor.as_str() && c.title.starts_with(title)
+        })
+        .collect())
+}
+
+/// Whether Twitch may have made the clip although the call failed: the answer was lost or
+/// unreadable, not a refusal.
+fn may_have_made(e: &TwitchError) -> bool {
+    matches!(
+        e,
+        TwitchError::Network(_) | TwitchError::Server { .. } | TwitchError::Malformed(_)
+    )
+}
+
+/// Run collect again once Twitch has had the time to list what it made.
+fn again(ports: &Ports, reason: String) -> StageError {
+    StageError::RateLimited {
+        until: ports.clock.now() + TWITCH_MAKES_CLIP,
+        reason,
+    }
 }
 
 /// Where an existing clip sits in the VOD, in seconds: from Get Clips' `vod_offset` (its
@@ -197,20 +288,19 @@ async fn claim(ports: &Ports, request: &VodClip) -> Result<Seen, StageError> {
         .map_err(retry)
 }
 
-/// Record the new clip `pending`, found by HiLite, and send it to download.
-async fn record(
-    ports: &Ports,
+/// The clip Create Clip From VOD answered for `request`, as Get Clips will list it once Twitch
+/// has made it.
+fn new_clip(
     broadcaster: &Broadcaster,
     request: &VodClip,
     clip_id: &str,
-) -> Result<(), StageError> {
+    now: DateTime<Utc>,
+) -> Result<HelixClip, StageError> {
     let id = ClipId::parse(clip_id.to_string()).map_err(|e| {
         StageError::Permanent(format!("Create Clip From VOD returned an unusable id: {e}"))
     })?;
-    let now = ports.clock.now();
     let start = f64::from(request.vod_offset) - request.duration_secs;
-    // The clip as Get Clips would list it once Twitch has made it.
-    let helix = HelixClip {
+    Ok(HelixClip {
         id: id.to_string(),
         url: format!("https://clips.twitch.tv/{id}"),
         broadcaster_id: broadcaster.id.to_string(),
@@ -223,21 +313,36 @@ async fn record(
         created_at: now,
         duration: request.duration_secs,
         vod_offset: Some(start.max(0.0).floor() as u32),
-    };
+    })
+}
+
+/// Record a clip HiLite made `pending`, found by HiLite, and send it to download; `true` when
+/// this call recorded it. One already recorded and still `pending` is sent again, as collect
+/// does: the run that recorded it may have stopped before sending it.
+async fn record(ports: &Ports, helix: HelixClip) -> Result<bool, StageError> {
+    let now = ports.clock.now();
     let mut clip = super::collect::to_clip(helix, now)
         .map_err(|e| StageError::Permanent(format!("the new clip is unusable: {e}")))?;
     clip.found_by_hilite = true;
-    if let Err(e) = ports.store.insert_clip_if_absent(&clip).await {
-        // The clip exists on Twitch; name it so it can be added by hand if the retry cannot.
-        tracing::error!(clip = %id, error = %e, "a moment clip was created on Twitch but not recorded");
-        return Err(retry(e));
-    }
-    let body = encode(&ClipMessage { clip_id: id });
-    ports
-        .queue
-        .send(QueueName::Download, &body, StdDuration::ZERO)
+    let inserted = ports
+        .store
+        .insert_clip_if_absent(&clip)
         .await
-        .map_err(retry)
+        .map_err(retry)?;
+    let pending = inserted
+        || matches!(
+            ports.store.get_clip(&clip.id).await.map_err(retry)?,
+            Some(c) if c.status == ClipStatus::Pending
+        );
+    if pending {
+        let body = encode(&ClipMessage { clip_id: clip.id });
+        ports
+            .queue
+            .send(QueueName::Download, &body, StdDuration::ZERO)
+            .await
+            .map_err(retry)?;
+    }
+    Ok(inserted)
 }
 
 fn retry(e: impl std::fmt::Display) -> StageError {

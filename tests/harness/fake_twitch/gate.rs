@@ -19,6 +19,8 @@ pub(crate) enum Need {
 pub(crate) struct Admitted {
     pub user_id: Option<String>,
     pub headers: HeaderMap,
+    /// [`Fault::LoseAnswer`]: the answer is replaced by a 504.
+    pub lose_answer: bool,
 }
 
 pub(crate) struct Req<'a> {
@@ -45,8 +47,12 @@ impl FakeTwitch {
         admitted: &Admitted,
         response: Response,
     ) -> Response {
+        let mut response = if admitted.lose_answer {
+            error(504, "Gateway Timeout")
+        } else {
+            response
+        };
         self.record(req, response.status().as_u16());
-        let mut response = response;
         response.headers_mut().extend(admitted.headers.clone());
         response
     }
@@ -128,8 +134,10 @@ impl FakeTwitch {
                 .map(|(_, f)| f);
             (key, user_id, fault)
         };
+        let lose_answer = matches!(fault, Some(Fault::LoseAnswer));
         match fault {
             Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
+            Some(Fault::LoseAnswer) => {}
             Some(Fault::Unavailable) => {
                 return Err(self.refuse(req, error(503, "Service Unavailable")))
             }
@@ -179,7 +187,11 @@ impl FakeTwitch {
         }
         bucket.remaining -= 1;
         let headers = rate_headers(limit, bucket.remaining, bucket.reset);
-        Ok(Admitted { user_id, headers })
+        Ok(Admitted {
+            user_id,
+            headers,
+            lose_answer,
+        })
     }
 }
 

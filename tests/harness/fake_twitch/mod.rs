@@ -45,6 +45,9 @@ pub enum Fault {
     Status(u16, &'static str),
     /// Answer normally, but only after this long (beyond the client's timeout: a timeout).
     Delay(Duration),
+    /// Act on the call, then answer 504 Gateway Timeout, as an edge whose backend answered too
+    /// late does: the caller cannot tell that it was acted on.
+    LoseAnswer,
 }
 
 /// What the CDN does when a clip file is fetched.
