@@ -213,3 +213,27 @@ async fn eventsub_subscriptions_are_created_once_listed_across_pages_and_deleted
         Err(TwitchError::NotFound(_))
     ));
 }
+
+/// A listing of subscriptions is read to its end, and a listing that does not end stops with an
+/// error after 100 pages rather than calling Twitch for ever (the fake pages in twos).
+#[tokio::test]
+async fn a_subscription_listing_stops_after_a_hundred_pages() {
+    let site = Site::new(TestBackend::embedded(3).await).await;
+    let twitch = &site.pipeline.twitch;
+    site.fake.add_subscriptions(200);
+    let all = twitch.list_subscriptions(None).await.unwrap();
+    assert_eq!(all.len(), 200, "a hundred pages are read");
+    let read = site.fake.count("/helix/eventsub/subscriptions");
+    assert_eq!(read, 100);
+
+    site.fake.add_subscriptions(1);
+    let got = twitch.list_subscriptions(None).await;
+    match got {
+        Err(TwitchError::Malformed(m)) => assert!(m.contains("past 100 pages"), "{m}"),
+        other => panic!(
+            "a listing past 100 pages must stop: {:?}",
+            other.map(|all| all.len())
+        ),
+    }
+    assert_eq!(site.fake.count("/helix/eventsub/subscriptions") - read, 100);
+}

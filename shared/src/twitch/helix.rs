@@ -27,6 +27,11 @@ const CLIPS_PAGE: usize = 100;
 pub const CLIPS_CAP: usize = 1000;
 /// Pages read from one window before it is treated as capped (10 pages make 1000).
 const MAX_PAGES: usize = 12;
+/// Pages of Get EventSub Subscriptions read before giving up on a listing that does not end (a
+/// cursor that keeps coming back). HiLite makes a few subscriptions per broadcaster. Twitch
+/// does not document the page size; even pages of 20 would make this room for 2,000.
+/// <https://dev.twitch.tv/docs/api/reference/#get-eventsub-subscriptions>
+const MAX_SUBSCRIPTION_PAGES: usize = 100;
 /// Get Clips Download takes up to 10 clip ids per call.
 pub const MAX_DOWNLOAD_IDS: usize = 10;
 
@@ -368,7 +373,7 @@ impl TwitchClient {
     ) -> Result<Vec<EventSubSubscription>, TwitchError> {
         let mut all = Vec::new();
         let mut cursor: Option<String> = None;
-        loop {
+        for _ in 0..MAX_SUBSCRIPTION_PAGES {
             let mut query: Vec<(&str, String)> = filter.iter().cloned().collect();
             if let Some(c) = cursor.take() {
                 query.push(("after", c));
@@ -391,6 +396,10 @@ impl TwitchClient {
                 _ => return Ok(all),
             }
         }
+        Err(TwitchError::Malformed(format!(
+            "Get EventSub Subscriptions went on past {MAX_SUBSCRIPTION_PAGES} pages ({} subscriptions); stopped reading",
+            all.len()
+        )))
     }
 
     /// Delete a subscription; [`TwitchError::NotFound`] when there is none with this id.

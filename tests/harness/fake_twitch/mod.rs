@@ -385,6 +385,21 @@ impl FakeTwitch {
     pub fn subscriptions(&self) -> Vec<Subscription> {
         self.lock().subscriptions.clone()
     }
+
+    /// `n` `stream.online` subscriptions made by another tool with the same app, as if created
+    /// earlier.
+    pub fn add_subscriptions(&self, n: usize) {
+        let mut s = self.lock();
+        for k in 0..n {
+            s.subscriptions.push(Subscription {
+                id: uuid::Uuid::new_v4().to_string(),
+                kind: "stream.online".into(),
+                condition: serde_json::json!({"broadcaster_user_id": format!("{}", 900_000 + k)}),
+                callback: "https://other.example.com/hook".into(),
+                created_at: Utc::now(),
+            });
+        }
+    }
 }
 
 pub(crate) fn parse_query(raw: Option<&str>) -> Vec<(String, String)> {
