@@ -1,6 +1,6 @@
 //! Media storage: a 200 MB round trip in bounded memory (in a child process that reports its
 //! peak RSS), sizing, replacing and deleting, and presigned URLs that serve a file until they
-//! expire and refuse tampering.
+//! expire and refuse tampering, and a folder listed in key order from a given key.
 
 use std::time::Duration;
 
@@ -11,6 +11,7 @@ harness::on_both_backends!(
     media_round_trip_of_200_mb_keeps_memory_bounded,
     media_can_be_sized_and_deleted,
     a_presigned_url_serves_the_file_until_it_expires,
+    a_folder_is_listed_in_key_order_from_a_key,
 );
 
 async fn media_round_trip_of_200_mb_keeps_memory_bounded(b: TestBackend) {
@@ -54,6 +55,60 @@ async fn media_can_be_sized_and_deleted(b: TestBackend) {
         "[{}] {err}",
         b.kind
     );
+}
+
+/// What the chat log reader relies on: only the folder's own objects, in key order, from the
+/// first after `after`, at most `limit`.
+async fn a_folder_is_listed_in_key_order_from_a_key(b: TestBackend) {
+    let media = &b.ports.media;
+    let src = b.scratch().join("line.jsonl.gz");
+    std::fs::write(&src, b"x").unwrap();
+    for name in [
+        "chat/7/2026-11-21/1763700030-b.jsonl.gz",
+        "chat/7/2026-11-21/1763700000-a.jsonl.gz",
+        "chat/7/2026-11-21/1763700060-c.jsonl.gz",
+        "chat/7/2026-11-21/1763700090-d.jsonl.gz",
+        "chat/7/2026-11-22/1763800000-e.jsonl.gz",
+    ] {
+        let key = MediaKey::parse(name).unwrap();
+        media
+            .put_file(&key, &src, "application/gzip")
+            .await
+            .unwrap();
+    }
+    let names = |keys: Vec<MediaKey>| -> Vec<String> {
+        keys.iter()
+            .map(|k| k.as_str().rsplit('/').next().unwrap().to_string())
+            .collect()
+    };
+    let folder = "chat/7/2026-11-21/";
+    let all = media.list(folder, None, 10).await.unwrap();
+    assert_eq!(
+        names(all),
+        [
+            "1763700000-a.jsonl.gz",
+            "1763700030-b.jsonl.gz",
+            "1763700060-c.jsonl.gz",
+            "1763700090-d.jsonl.gz"
+        ],
+        "[{}]",
+        b.kind
+    );
+    let from = media
+        .list(folder, Some("chat/7/2026-11-21/1763700030"), 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        names(from),
+        ["1763700030-b.jsonl.gz", "1763700060-c.jsonl.gz"],
+        "[{}]",
+        b.kind
+    );
+    let after_last = media
+        .list(folder, Some("chat/7/2026-11-21/1763700090-d.jsonl.gz"), 10)
+        .await
+        .unwrap();
+    assert!(after_last.is_empty(), "[{}] {after_last:?}", b.kind);
 }
 
 async fn a_presigned_url_serves_the_file_until_it_expires(b: TestBackend) {

@@ -85,10 +85,16 @@ pub trait MediaStore: Send + Sync {
     /// A URL anyone may GET for `ttl`, then refused.
     async fn presign_get(&self, key: &MediaKey, ttl: Duration) -> Result<Url, MediaError>;
     /// The keys of the objects directly under the folder `prefix` (which ends with `/`), in
-    /// key order, at most `limit` of them. The chat logs are many small objects found this way
-    /// (`pipeline::chat`); a store that cannot list refuses, and nothing else needs it.
-    async fn list(&self, prefix: &str, limit: usize) -> Result<Vec<MediaKey>, MediaError> {
-        let _ = limit;
+    /// key order, from the first after the key `after` when one is given, at most `limit` of
+    /// them. The chat logs are many small objects found this way (`pipeline::chat`); a store
+    /// that cannot list refuses, and nothing else needs it.
+    async fn list(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<MediaKey>, MediaError> {
+        let _ = (after, limit);
         Err(MediaError::Misconfigured(format!(
             "this media store cannot list {prefix}; use the folder or S3 store"
         )))

@@ -327,7 +327,12 @@ impl MediaStore for S3MediaStore {
         })
     }
 
-    async fn list(&self, prefix: &str, limit: usize) -> Result<Vec<MediaKey>, MediaError> {
+    async fn list(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<MediaKey>, MediaError> {
         let folder = MediaKey::parse(prefix.trim_end_matches('/'))
             .map_err(|e| MediaError::Misconfigured(format!("cannot list {prefix}: {e}")))?;
         let prefix = format!("{folder}/");
@@ -342,6 +347,7 @@ impl MediaStore for S3MediaStore {
                 .bucket(&self.bucket)
                 .prefix(&prefix)
                 .delimiter("/")
+                .set_start_after(after.map(str::to_string))
                 .set_continuation_token(token.take())
                 .send()
                 .await

@@ -122,7 +122,7 @@ async fn concurrent_appends_share_bounded_batches_and_read_back_once_each() {
     assert!(read.objects >= 5, "{read:?}");
     let keys = ports
         .media
-        .list(&day_folder(&broadcaster, start.date_naive()), 1000)
+        .list(&day_folder(&broadcaster, start.date_naive()), None, 1000)
         .await
         .unwrap();
     assert_eq!(keys.len(), read.objects);
@@ -140,6 +140,64 @@ async fn concurrent_appends_share_bounded_batches_and_read_back_once_each() {
     assert_eq!(none.messages, 0);
 }
 
+/// A window is listed from its start, page after page: 2,500 objects of one message each,
+/// ten seconds apart, and a window of three hours in the middle of them (1,080 objects, more
+/// than a page) reads exactly its messages. With one page allowed, the read stops after a page
+/// listed from the window's start, not the day's, and says the day was cut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_is_listed_from_its_start_in_pages_and_a_cut_day_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = local_ports(dir.path()).await;
+    let config = ChatConfig {
+        bucket_secs: 10,
+        ..quick(10)
+    };
+    let day = Utc.with_ymd_and_hms(2026, 11, 21, 0, 0, 0).unwrap();
+    let notes: Vec<ChatNote> = (0..2500)
+        .map(|i| {
+            note(
+                "1001",
+                &format!("m-{i}"),
+                day + Span::seconds(i * 10),
+                "lol",
+            )
+        })
+        .collect();
+    assert_eq!(store_batch(&ports, &config, notes).await, Ok(2500));
+    let b = BroadcasterId::parse("1001").unwrap();
+    let folder = day_folder(&b, day.date_naive());
+    assert_eq!(
+        ports.media.list(&folder, None, 5000).await.unwrap().len(),
+        2500
+    );
+
+    let (from, to) = (
+        day + Span::hours(2),
+        day + Span::hours(5) - Span::seconds(1),
+    );
+    let mut ids = Vec::new();
+    let read = super::super::chat_window::read_window(&ports, &b, from, to, 10, |l| {
+        ids.push(l.id.clone())
+    })
+    .await
+    .unwrap();
+    let wanted: Vec<String> = (720..1800).map(|i| format!("m-{i}")).collect();
+    assert_eq!(ids, wanted);
+    assert_eq!((read.messages, read.days_cut), (1080, 0));
+
+    let mut ids = Vec::new();
+    let (from, to) = (day + Span::hours(2), day + Span::hours(6));
+    let read = super::super::chat_window::read_pages(&ports, &b, (from, to), 10, 1, |l| {
+        ids.push(l.id.clone())
+    })
+    .await
+    .unwrap();
+    // The page starts at the bucket just before the window, which could reach into it.
+    assert_eq!(read.days_cut, 1);
+    assert_eq!(read.messages, 999, "a page from the window's start");
+    assert_eq!(ids.first().map(String::as_str), Some("m-720"));
+}
+
 #[tokio::test]
 async fn a_stored_object_is_gzip_json_lines_the_chat_log_reader_reads() {
     let dir = tempfile::tempdir().unwrap();
@@ -154,7 +212,7 @@ async fn a_stored_object_is_gzip_json_lines_the_chat_log_reader_reads() {
     let b = BroadcasterId::parse("1001").unwrap();
     let keys = ports
         .media
-        .list(&day_folder(&b, at.date_naive()), 10)
+        .list(&day_folder(&b, at.date_naive()), None, 10)
         .await
         .unwrap();
     assert_eq!(keys.len(), 1);

@@ -91,7 +91,7 @@ pub async fn compute_and_store(
         .map_err(|e| StageError::Permanent(e.to_string()))?;
     drop(scored);
     store(ports, &msg.broadcaster_id, &video.id, &hype).await?;
-    tracing::info!(broadcaster = %msg.broadcaster_id, vod = %video.id, messages = read.messages, duplicates = read.duplicates, moments = hype.moments.len(), "stored the stream's chat hype");
+    tracing::info!(broadcaster = %msg.broadcaster_id, vod = %video.id, messages = read.messages, duplicates = read.duplicates, days_cut = read.days_cut, moments = hype.moments.len(), "stored the stream's chat hype");
     Ok(Some((video, hype)))
 }
 

@@ -265,7 +265,12 @@ impl MediaStore for FsMediaStore {
         Ok(url)
     }
 
-    async fn list(&self, prefix: &str, limit: usize) -> Result<Vec<MediaKey>, MediaError> {
+    async fn list(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<MediaKey>, MediaError> {
         let folder = prefix.trim_end_matches('/');
         let dir = MediaKey::parse(folder)
             .map(|k| self.path_of(&k))
@@ -283,7 +288,9 @@ impl MediaStore for FsMediaStore {
             match name.to_str() {
                 Some(n) if is_file && !n.starts_with('.') => {
                     if let Ok(k) = MediaKey::parse(format!("{folder}/{n}")) {
-                        keys.push(k);
+                        if after.is_none_or(|a| k.as_str() > a) {
+                            keys.push(k);
+                        }
                     }
                 }
                 _ => {}
