@@ -47,6 +47,23 @@ async fn stream_with_chat(site: &Site) -> DateTime<Utc> {
     start
 }
 
+/// A site where moments are on for `listed` (a login), the broadcaster's token stored, and
+/// [`stream_with_chat`] done; `adjust` changes `chat.moments` further.
+async fn streamed(
+    b: TestBackend,
+    listed: &str,
+    adjust: impl FnOnce(&mut hilite::pipeline::chat::MomentsConfig),
+) -> (Site, DateTime<Utc>) {
+    let site = Site::with(b, |c| {
+        c.chat.moments.broadcasters = vec![listed.to_string()];
+        adjust(&mut c.chat.moments);
+    })
+    .await;
+    site.authorize(BROADCASTER, &[BROADCASTER_SCOPE]).await;
+    let start = stream_with_chat(&site).await;
+    (site, start)
+}
+
 fn collect_body(start: DateTime<Utc>) -> String {
     encode(&CollectMessage {
         broadcaster_id: BroadcasterId::parse(BROADCASTER).unwrap(),
@@ -111,12 +128,7 @@ fn vod_clips(site: &Site) -> Vec<(String, f64, f64)> {
 }
 
 pub async fn the_uncovered_moments_become_clips_once_and_download_like_any_clip(b: TestBackend) {
-    let site = Site::with(b, |c| {
-        c.chat.moments.broadcasters = vec!["streamer_one".into()];
-    })
-    .await;
-    site.authorize(BROADCASTER, &[BROADCASTER_SCOPE]).await;
-    let start = stream_with_chat(&site).await;
+    let (site, start) = streamed(b, "streamer_one", |_| {}).await;
     // An editor clipped the second burst already.
     let mut clipped = FakeClip::new(
         "EditorsOwnClip",
@@ -180,12 +192,7 @@ pub async fn the_uncovered_moments_become_clips_once_and_download_like_any_clip(
 /// Create again, and collect, run again once Twitch lists the clip, records it and sends it to
 /// download like the others.
 pub async fn a_moment_clip_whose_answer_was_lost_is_recorded_by_the_next_run(b: TestBackend) {
-    let site = Site::with(b, |c| {
-        c.chat.moments.broadcasters = vec!["streamer_one".into()];
-    })
-    .await;
-    site.authorize(BROADCASTER, &[BROADCASTER_SCOPE]).await;
-    let start = stream_with_chat(&site).await;
+    let (site, start) = streamed(b, "streamer_one", |_| {}).await;
     site.fake.fault("videos/clips", Fault::LoseAnswer, 1);
 
     let got = site
@@ -221,12 +228,7 @@ pub async fn a_moment_clip_whose_answer_was_lost_is_recorded_by_the_next_run(b: 
 /// The queue refused a moment clip's download message, after its record: collect stops there,
 /// runs again, sends it, and clips the moments it had not reached, each once.
 pub async fn a_moment_clip_whose_download_message_failed_is_sent_by_the_next_run(b: TestBackend) {
-    let site = Site::with(b, |c| {
-        c.chat.moments.broadcasters = vec!["streamer_one".into()];
-    })
-    .await;
-    site.authorize(BROADCASTER, &[BROADCASTER_SCOPE]).await;
-    let start = stream_with_chat(&site).await;
+    let (site, start) = streamed(b, "streamer_one", |_| {}).await;
     let mut ports = site.b.ports.clone();
     ports.queue = std::sync::Arc::new(FailingSends::new(ports.queue.clone(), 1));
     let failing = Pipeline::new(ports, site.pipeline.config.clone());
@@ -258,12 +260,7 @@ pub async fn a_moment_clip_whose_download_message_failed_is_sent_by_the_next_run
 /// end, so its claim no longer matches: the clip made for it still covers it, and no second
 /// clip is made.
 pub async fn a_moment_moved_by_late_chat_is_not_clipped_twice(b: TestBackend) {
-    let site = Site::with(b, |c| {
-        c.chat.moments.broadcasters = vec!["streamer_one".into()];
-    })
-    .await;
-    site.authorize(BROADCASTER, &[BROADCASTER_SCOPE]).await;
-    let start = stream_with_chat(&site).await;
+    let (site, start) = streamed(b, "streamer_one", |_| {}).await;
     run(&site, QueueName::Collect, &collect_body(start)).await;
     let first = vod_clips(&site);
     assert_eq!(first.len(), 3, "{first:?}");
@@ -287,12 +284,7 @@ pub async fn a_moment_moved_by_late_chat_is_not_clipped_twice(b: TestBackend) {
 }
 
 pub async fn moments_are_off_unless_the_broadcaster_is_listed(b: TestBackend) {
-    let site = Site::with(b, |c| {
-        c.chat.moments.broadcasters = vec!["someone_else".into()];
-    })
-    .await;
-    site.authorize(BROADCASTER, &[BROADCASTER_SCOPE]).await;
-    let start = stream_with_chat(&site).await;
+    let (site, start) = streamed(b, "someone_else", |_| {}).await;
     let mut clipped = FakeClip::new(
         "EditorsOwnClip",
         BROADCASTER,
@@ -371,13 +363,7 @@ impl Site {
 /// delivered: a redelivery finds the moments already claimed and counts them toward the cap,
 /// rather than clipping the next best ones.
 pub async fn a_redelivered_collect_makes_no_more_clips_than_the_cap(b: TestBackend) {
-    let site = Site::with(b, |c| {
-        c.chat.moments.broadcasters = vec!["streamer_one".into()];
-        c.chat.moments.top = 1;
-    })
-    .await;
-    site.authorize(BROADCASTER, &[BROADCASTER_SCOPE]).await;
-    let start = stream_with_chat(&site).await;
+    let (site, start) = streamed(b, "streamer_one", |m| m.top = 1).await;
 
     run(&site, QueueName::Collect, &collect_body(start)).await;
     let first = vod_clips(&site);
