@@ -19,9 +19,10 @@ for e in "${need_encoders[@]}"; do
     grep -qE "^ [A-Z.]{6} $e " <<<"$encoders" || missing+=("encoder $e")
 done
 # layout.rs (layouts and captions through libass, an encode part's frames trimmed and their
-# times restarted), loudness.rs (ebur128 measures, a gain and a peak limiter apply; a silent
-# track passes as it is).
-for f in split scale crop boxblur pad vstack setsar fps format ass trim setpts ebur128 aformat aresample volume alimiter anull; do
+# times restarted; zscale, zimg's scaler, shrinks the blur layout's foreground: the job falls
+# back to swscale without it, slower, so CI and the image must have it), loudness.rs (ebur128
+# measures, a gain and a peak limiter apply; a silent track passes as it is).
+for f in split scale zscale crop boxblur pad vstack setsar fps format ass trim setpts ebur128 aformat aresample volume alimiter anull; do
     grep -qE "^ [A-Z.]{3} $f " <<<"$filters" || missing+=("filter $f")
 done
 # encode.rs: the parts of an encode are joined through the concat demuxer.
@@ -52,7 +53,7 @@ Dialogue: 0,0:00:00.00,0:00:01.00,Default,,0,0,0,,check
 ASS
 "$ffmpeg" -hide_banner -nostdin -loglevel error -y \
     -f lavfi -i testsrc2=size=320x180:rate=30:duration=1 -f lavfi -i sine=duration=1 \
-    -filter_complex "[0:v]scale=1080:1920:force_original_aspect_ratio=increase,crop=1080:1920,setsar=1,ass=filename=$work/c.ass,format=yuv420p[vout]" \
-    -map '[vout]' -map 1:a -c:v libx264 -preset veryfast -crf 23 -profile:v high -g 60 -flags +cgop \
+    -filter_complex "[0:v]zscale=w=640:h=360:filter=spline16,scale=1080:1920:force_original_aspect_ratio=increase,crop=1080:1920,setsar=1,ass=filename=$work/c.ass,format=yuv420p[vout]" \
+    -map '[vout]' -map 1:a -c:v libx264 -preset ultrafast -crf 24 -x264-params deblock=1 -profile:v high -g 60 -flags +cgop \
     -c:a aac -profile:a aac_low -b:a 160k -ar 48000 -ac 2 -movflags +faststart "$work/out.mp4"
 echo "check-ffmpeg: $("$ffmpeg" -hide_banner -version | head -n1 | cut -d' ' -f1-3) has what the render job uses"

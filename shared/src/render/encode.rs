@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 
-use super::layout::{video_graph, Burn, Layout, Rate, Span};
+use super::layout::{video_graph, Burn, Layout, Rate, Shrink, Span};
 use super::parts::{cuts, part_count, Picture};
 use super::settings::{EncoderChoice, RenderConfig};
 use super::{ffmpeg, millis, ms_secs, run_tool, secs, strings, Cut, RenderError};
@@ -89,10 +89,52 @@ async fn nvenc_works(timeout: Duration) -> bool {
     ok
 }
 
+/// Whether ffmpeg has zimg's `zscale` filter, checked once per process.
+static ZSCALE: OnceCell<bool> = OnceCell::const_new();
+
+/// How this machine's ffmpeg shrinks the blur layout's foreground: zimg's spline16 when its
+/// filter list has `zscale`, else swscale's `area`, with a warning (the short is made all the
+/// same, a little softer and slower). A listing that fails counts as no zscale: the encode
+/// that follows reports what is wrong with ffmpeg.
+pub async fn choose_shrink(timeout: Duration) -> Shrink {
+    let has = *ZSCALE
+        .get_or_init(|| async {
+            let listed = run_tool(
+                "ffmpeg",
+                &["-hide_banner".into(), "-filters".into()],
+                "listing filters",
+                timeout,
+            )
+            .await
+            .is_ok_and(|out| lists_zscale(&String::from_utf8_lossy(&out.stdout)));
+            if !listed {
+                tracing::warn!(
+                    "ffmpeg has no zscale filter (built without libzimg): the blur layout \
+                     shrinks the source with swscale's area scaler instead"
+                );
+            }
+            listed
+        })
+        .await;
+    if has {
+        Shrink::Spline16
+    } else {
+        Shrink::Area
+    }
+}
+
+/// Whether `ffmpeg -filters` output lists `zscale` (a line ` ..C zscale  V->V  …`).
+fn lists_zscale(filters: &str) -> bool {
+    filters
+        .lines()
+        .any(|l| l.split_whitespace().nth(1) == Some("zscale"))
+}
+
 /// Everything the picture's encode needs.
 pub struct EncodePlan<'a> {
     pub cut: Cut<'a>,
     pub layout: &'a Layout,
+    pub shrink: Shrink,
     pub rate: Rate,
     pub burn: Option<&'a Burn<'a>>,
     pub out_fps: f64,
@@ -189,12 +231,12 @@ fn part_args(
             start_ms: span.0,
             end_ms: span.1,
         };
-        video_graph(plan.layout, plan.rate, plan.burn, Some(&span))?
+        video_graph(plan.layout, plan.shrink, plan.rate, plan.burn, Some(&span))?
     } else {
         // A frame rate filter fills the window's length itself, the frames it repeats or
         // drops at the ends included: the window cut at the input, the output cut to it.
         args.extend(plan.cut.input());
-        video_graph(plan.layout, plan.rate, plan.burn, None)?
+        video_graph(plan.layout, plan.shrink, plan.rate, plan.burn, None)?
     };
     if let Some(t) = threads {
         args.extend(["-filter_threads".into(), t.into()]);
@@ -215,14 +257,13 @@ fn part_args(
 /// The encoder's options: the codec, its quality, the bit-rate ceiling, the GOP.
 fn codec_args(encoder: Encoder, cfg: &RenderConfig, gop: u32) -> Vec<String> {
     let mut args = vec!["-c:v".into(), encoder.ffmpeg_name().into()];
-    let quality = cfg.quality.to_string();
     match encoder {
         Encoder::Libx264 => {
             args.extend([
                 "-preset".into(),
                 cfg.x264_preset.clone(),
                 "-crf".into(),
-                quality,
+                cfg.quality.to_string(),
             ]);
             if !cfg.x264_params.is_empty() {
                 args.extend(["-x264-params".into(), cfg.x264_params.clone()]);
@@ -232,7 +273,7 @@ fn codec_args(encoder: Encoder, cfg: &RenderConfig, gop: u32) -> Vec<String> {
             args.extend(strings(&[
                 "-preset", "p5", "-rc", "vbr", "-b:v", "0", "-cq",
             ]));
-            args.push(quality);
+            args.push(cfg.nvenc_quality.to_string());
         }
     }
     // The ceiling: a one-second buffer at the configured rate (VBV for x264, the same
@@ -335,4 +376,47 @@ pub async fn extract_speech(
     ffmpeg(&args, "extracting the speech", timeout)
         .await
         .map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The value after `flag` in an argument list.
+    fn after<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
+        let i = args.iter().position(|a| a == flag)?;
+        args.get(i + 1).map(String::as_str)
+    }
+
+    #[test]
+    fn zscale_is_found_in_the_filter_list_and_only_there() {
+        let listing = " T.. zmq               N->N       Receive commands sent through a libzmq client.\n \
+                       ..C zscale            V->V       Apply resizing, colorspace and bit depth conversion.\n";
+        assert!(lists_zscale(listing));
+        let without = " ... scale             V->V       Scale the input video size and/or convert the image format.\n \
+                       ... scale2ref         VV->VV     Scale the input video size and/or convert the image format to the given reference.\n";
+        assert!(!lists_zscale(without));
+        assert!(!lists_zscale(""));
+    }
+
+    #[test]
+    fn each_encoder_gets_its_own_quality_setting() {
+        let cfg = RenderConfig {
+            quality: 27,
+            nvenc_quality: 19,
+            ..RenderConfig::default()
+        };
+        let x264 = codec_args(Encoder::Libx264, &cfg, 60);
+        assert_eq!(after(&x264, "-crf"), Some("27"), "{x264:?}");
+        assert_eq!(after(&x264, "-preset"), Some(cfg.x264_preset.as_str()));
+        assert_eq!(after(&x264, "-x264-params"), Some("deblock=1"));
+        assert!(!x264.iter().any(|a| a == "-cq"), "{x264:?}");
+        let nvenc = codec_args(Encoder::H264Nvenc, &cfg, 60);
+        assert_eq!(after(&nvenc, "-cq"), Some("19"), "{nvenc:?}");
+        assert!(!nvenc.iter().any(|a| a == "-crf"), "{nvenc:?}");
+        for args in [&x264, &nvenc] {
+            assert_eq!(after(args, "-g"), Some("60"));
+            assert_eq!(after(args, "-maxrate"), Some("16000k"));
+        }
+    }
 }

@@ -156,6 +156,7 @@ pub async fn render(
         record(&timings, "captions", started);
 
         let encoder = encode::choose_encoder(cfg.encoder, step).await?;
+        let shrink = encode::choose_shrink(step).await;
         let burn = Burn {
             ass: &ass_work,
             fonts_dir: &cfg.fonts_dir,
@@ -163,6 +164,7 @@ pub async fn render(
         let plan = EncodePlan {
             cut,
             layout: &layout,
+            shrink,
             rate,
             burn: (!captions.is_empty()).then_some(&burn),
             out_fps,
