@@ -106,10 +106,10 @@ impl BlurBands {
 
 /// How the blur layout shrinks the source to the foreground.
 ///
-/// zimg's spline16 is both sharper and cheaper than swscale's `area`: on `make bench`'s
-/// 1920×1080 clip, shrunk to 1080×608 and compared with a Lanczos shrink of the clip's
-/// lossless frames, SSIM 0.9972 against 0.9959, for about 0.2 s less CPU in a 30 s part
-/// (8 % of the layout's and the captions' work). zimg is an optional ffmpeg library
+/// zimg's spline16 is both closer to the source and cheaper than swscale's `area`: on `make
+/// bench`'s 1920×1080 clip, shrunk to 1080×608 and compared with a Lanczos shrink of the
+/// clip's lossless frames, SSIM 0.9972 against 0.9959, for about 0.2 s less CPU in a 30 s
+/// part of the render (2 % of it). zimg is an optional ffmpeg library
 /// (`--enable-libzimg`, in Debian's and Ubuntu's ffmpeg, the image's included), so an
 /// ffmpeg without it keeps `area` (`encode::choose_shrink`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

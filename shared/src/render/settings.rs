@@ -253,9 +253,10 @@ impl Default for RenderConfig {
             // 0.9902, for 31–40 % less encoding CPU than the former default (`superfast`
             // without B-frames, macroblock tree and 10-frame look-ahead, CRF 20), in files
             // 2.5–4× `medium`'s size. Without the deblocking filter, ultrafast at CRF 23 fell
-            // below `medium` on the fractal. A picture busy enough to reach `max_video_kbps`
-            // (a 16 Mb/s cellular automaton) is where `medium` is better (SSIM 0.988 against
-            // 0.982; the former default: 0.987): its better compression tells under a ceiling.
+            // below `medium` on the fractal and the grain. A picture busy enough to reach
+            // `max_video_kbps` (a 16 Mb/s cellular automaton) is where `medium` is better (SSIM
+            // 0.988 against 0.982; the former default: 0.987): its better compression tells
+            // under a ceiling.
             x264_preset: "ultrafast".into(),
             x264_params: "deblock=1".into(),
             quality: 24,
