@@ -409,7 +409,7 @@ mod tests {
         let x264 = codec_args(Encoder::Libx264, &cfg, 60);
         assert_eq!(after(&x264, "-crf"), Some("27"), "{x264:?}");
         assert_eq!(after(&x264, "-preset"), Some(cfg.x264_preset.as_str()));
-        assert_eq!(after(&x264, "-x264-params"), Some("deblock=1"));
+        assert_eq!(after(&x264, "-x264-params"), Some("deblock=1:8x8dct=1"));
         assert!(!x264.iter().any(|a| a == "-cq"), "{x264:?}");
         let nvenc = codec_args(Encoder::H264Nvenc, &cfg, 60);
         assert_eq!(after(&nvenc, "-cq"), Some("19"), "{nvenc:?}");

@@ -244,21 +244,23 @@ impl Default for RenderConfig {
             safe_area: SafeArea::default(),
             fonts_dir: PathBuf::from("/usr/share/fonts/truetype/dejavu"),
             encoder: EncoderChoice::Auto,
-            // `ultrafast` with the deblocking filter put back, at CRF 24. The short is what the
-            // platforms re-encode, so its quality is what counts and its size only needs to stay
-            // under their limits (`max_video_kbps`). Measured on 10 s of `make bench`'s
-            // 1080×1920 frames and of two harder sources (a zooming fractal, with and without
-            // grain), against the MoviePy baseline's encoder settings (x264 `medium`, CRF 23) on
-            // the same frames: SSIM 0.9986, 0.9949, 0.9909 against `medium`'s 0.9977, 0.9943,
-            // 0.9902, for 31–40 % less encoding CPU than the former default (`superfast`
-            // without B-frames, macroblock tree and 10-frame look-ahead, CRF 20), in files
-            // 2.5–4× `medium`'s size. Without the deblocking filter, ultrafast at CRF 23 fell
-            // below `medium` on the fractal and the grain. A picture busy enough to reach
-            // `max_video_kbps` (a 16 Mb/s cellular automaton) is where `medium` is better (SSIM
-            // 0.988 against 0.982; the former default: 0.987): its better compression tells
-            // under a ceiling.
+            // `ultrafast` with the deblocking filter and the 8×8 transform put back, at CRF 24.
+            // The short is what the platforms re-encode, so its quality is what counts and its
+            // size only needs to stay under their limits (`max_video_kbps`). Measured on 10 s
+            // of `make bench`'s 1080×1920 frames and of two harder sources (a zooming fractal,
+            // with and without grain), against the MoviePy baseline's encoder settings (x264
+            // `medium`, CRF 23) on the same frames: SSIM 0.9986, 0.9949, 0.9909 against
+            // `medium`'s 0.9977, 0.9943, 0.9902, for 28–37 % less encoding CPU than the former
+            // default (`superfast` without B-frames, macroblock tree and 10-frame look-ahead,
+            // CRF 20), in files 2.5–4× `medium`'s size. Without the deblocking filter,
+            // ultrafast at CRF 23 fell below `medium` on the fractal and the grain. The 8×8
+            // transform (5–8 % of the encode's CPU, the same SSIM) makes the stream High
+            // profile, which `-profile:v high` only allows: without it, ultrafast's stream is
+            // Constrained Baseline. A picture busy enough to reach `max_video_kbps` (a 16 Mb/s
+            // cellular automaton) is where `medium` is better (SSIM 0.988 against 0.982; the
+            // former default: 0.987): its better compression tells under a ceiling.
             x264_preset: "ultrafast".into(),
-            x264_params: "deblock=1".into(),
+            x264_params: "deblock=1:8x8dct=1".into(),
             quality: 24,
             nvenc_quality: 20,
             // Instagram Reels take "VBR, 25 Mbps maximum" (Meta's Reels specifications,
