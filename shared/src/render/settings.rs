@@ -251,8 +251,8 @@ impl Default for RenderConfig {
             // with and without grain), against the MoviePy baseline's encoder settings (x264
             // `medium`, CRF 23) on the same frames: SSIM 0.9986, 0.9949, 0.9909 against
             // `medium`'s 0.9977, 0.9943, 0.9902, for 28–37 % less encoding CPU than the former
-            // default (`superfast` without B-frames, macroblock tree and 10-frame look-ahead,
-            // CRF 20), in files 2.5–4× `medium`'s size. Without the deblocking filter,
+            // default (`superfast` with a macroblock tree and a 10-frame look-ahead, no
+            // B-frames, CRF 20), in files 2.5–4× `medium`'s size. Without the deblocking filter,
             // ultrafast at CRF 23 fell below `medium` on the fractal and the grain. The 8×8
             // transform (5–8 % of the encode's CPU, the same SSIM) makes the stream High
             // profile, which `-profile:v high` only allows: without it, ultrafast's stream is
