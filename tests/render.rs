@@ -10,9 +10,10 @@ use std::process::Command;
 
 use harness::fake_transcribe::{FakeTranscribe, Fault, API_KEY};
 use hilite::domain::Window;
+use hilite::render::bitrate::RateControl;
 use hilite::render::captions::Word;
 use hilite::render::loudness::Method;
-use hilite::render::settings::{EncoderChoice, SplitRegions, TranscribeBackend};
+use hilite::render::settings::{EncoderChoice, SplitRegions, TranscribeBackend, X264RateControl};
 use hilite::render::transcribe::{self, NoCaptions};
 use hilite::render::{
     render, LayoutKind, RenderConfig, RenderError, RenderInput, TranscribeConfig, TranscribeError,
@@ -212,6 +213,30 @@ fn ffprobe(path: &Path) -> Value {
         .output()
         .expect("ffprobe");
     serde_json::from_slice(&out.stdout).expect("ffprobe JSON")
+}
+
+/// ffprobe's lines for `entries` (`frame=…` or `packet=…`) of the first video stream, as CSV
+/// without the section name.
+fn video_csv(path: &Path, entries: &str) -> Vec<String> {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            entries,
+        ])
+        .args(["-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .expect("ffprobe");
+    assert!(out.status.success(), "ffprobe {}", path.display());
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 fn stream<'a>(probe: &'a Value, kind: &str) -> &'a Value {

@@ -54,7 +54,7 @@ ASS
 "$ffmpeg" -hide_banner -nostdin -loglevel error -y \
     -f lavfi -i testsrc2=size=320x180:rate=30:duration=1 -f lavfi -i sine=duration=1 \
     -filter_complex "[0:v]zscale=w=640:h=360:filter=spline16,scale=1080:1920:force_original_aspect_ratio=increase,crop=1080:1920,setsar=1,ass=filename=$work/c.ass,format=yuv420p[vout]" \
-    -map '[vout]' -map 1:a -c:v libx264 -preset ultrafast -crf 24 -x264-params deblock=1:8x8dct=1 -profile:v high -g 60 -flags +cgop \
+    -map '[vout]' -map 1:a -c:v libx264 -preset ultrafast -qp 20 -x264-params deblock=1:8x8dct=1 -profile:v high -g 60 -flags +cgop \
     -c:a aac -profile:a aac_low -b:a 160k -ar 48000 -ac 2 -movflags +faststart "$work/out.mp4"
 # -profile:v only caps the profile: x264 writes the lowest one its tools need, and ultrafast's
 # own tools make Constrained Baseline. The job's options must make it High.

@@ -252,12 +252,15 @@ fn main() {
     let r = &out.report;
     println!(
         "render job, 60 s 1080p30 → 1080×1920 blur layout, {} captions, {} preset {} ({}), \
-         encoded in {} part(s):",
+         {:?} {}, encoded in {} part(s), busiest second {:.1} Mb/s:",
         r.captions,
         r.encoder.ffmpeg_name(),
         cfg.x264_preset,
         cfg.x264_params,
-        r.encode_parts
+        r.video_rate.rate_control,
+        cfg.quality,
+        r.encode_parts,
+        f64::from(r.video_rate.peak_kbps) / 1000.0
     );
     for (step, ms) in &r.timings_ms {
         println!("  {step:<32} {:>7.2} s", *ms as f64 / 1000.0);

@@ -93,23 +93,8 @@ struct VideoFrame {
 
 /// The short's video frames in order, as ffprobe decodes them.
 fn video_frames(path: &Path) -> Vec<VideoFrame> {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-            "frame=pts_time,key_frame",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(path)
-        .output()
-        .expect("ffprobe");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.trim().is_empty())
+    video_csv(path, "frame=pts_time,key_frame")
+        .iter()
         .map(|l| {
             let mut f = l.split(',');
             let key = f.next() == Some("1");

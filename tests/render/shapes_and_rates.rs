@@ -198,8 +198,11 @@ async fn a_4k_60_fps_source_becomes_a_1080x1920_short_at_60_fps() {
 }
 
 /// Constant quality spends what a busy picture asks for; `max_video_kbps` holds the short
-/// under a platform's bit-rate limit whatever the picture. The same source rendered without a
-/// low ceiling is well over it, so the ceiling is what held the capped render down.
+/// under a platform's bit-rate limit whatever the picture. The same source rendered at the
+/// default ceiling is well over a low one, so the ceiling is what held the capped render down.
+/// At a constant quantiser (the default) the ceiling is checked on the encoded picture, which
+/// over it is encoded again at CRF under the ceiling; with `x264_rate_control = "crf"` the
+/// first encode holds it. The report's busiest second is the short's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_video_bit_rate_stays_under_the_configured_ceiling() {
     let dir = tempfile::tempdir().unwrap();
@@ -215,36 +218,102 @@ async fn the_video_bit_rate_stays_under_the_configured_ceiling() {
         },
     );
     let kbps = |short: &Path| num(&stream(&ffprobe(short), "video")["bit_rate"]) / 1000.0;
-    let free = render(
-        &input(&src, None, LayoutKind::Blur),
-        &config(),
-        &NoCaptions,
-        &dir.path().join("free"),
-    )
-    .await
-    .expect("render at the default ceiling");
+    let render_with = |cfg: RenderConfig, name: &'static str| {
+        let (src, out) = (src.clone(), dir.path().join(name));
+        async move {
+            render(
+                &input(&src, None, LayoutKind::Blur),
+                &cfg,
+                &NoCaptions,
+                &out,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("render {name}: {e}"))
+        }
+    };
+    let free = render_with(config(), "free").await;
     let ceiling = 600;
-    let capped = render(
-        &input(&src, None, LayoutKind::Blur),
-        &RenderConfig {
+    let capped = render_with(
+        RenderConfig {
             max_video_kbps: ceiling,
             ..config()
         },
-        &NoCaptions,
-        &dir.path().join("capped"),
+        "capped",
     )
-    .await
-    .expect("render under a low ceiling");
-    let (free, capped) = (kbps(&free.short), kbps(&capped.short));
+    .await;
+    let crf = render_with(
+        RenderConfig {
+            max_video_kbps: ceiling,
+            x264_rate_control: X264RateControl::Crf,
+            ..config()
+        },
+        "crf",
+    )
+    .await;
+
+    let free_rate = free.report.video_rate;
+    assert_eq!(
+        (free_rate.rate_control, free_rate.qp_peak_kbps),
+        (RateControl::Qp, None)
+    );
+    assert!(free_rate.peak_kbps <= RenderConfig::default().max_video_kbps);
+    let (free_kbps, capped_kbps, crf_kbps) =
+        (kbps(&free.short), kbps(&capped.short), kbps(&crf.short));
     assert!(
-        free > 2.0 * f64::from(ceiling),
-        "the picture must ask for more than the ceiling for this test to mean anything: {free} kb/s"
+        free_kbps > 2.0 * f64::from(ceiling),
+        "the picture must ask for more than the ceiling for this test to mean anything: {free_kbps} kb/s"
+    );
+    // Under the low ceiling, the constant quantiser's picture (the free one, to the byte) went
+    // over and was encoded again; the CRF setting went straight to the ceiling.
+    let capped_rate = capped.report.video_rate;
+    assert_eq!(
+        (capped_rate.rate_control, capped_rate.qp_peak_kbps),
+        (RateControl::Crf, Some(free_rate.peak_kbps))
+    );
+    let crf_rate = crf.report.video_rate;
+    assert_eq!(
+        (crf_rate.rate_control, crf_rate.qp_peak_kbps),
+        (RateControl::Crf, None)
     );
     // The encoder may start with its one-second buffer 90 % full: over 4 s, that is at most
     // 0.9 / 4 of the rate on top of it.
     let allowed = f64::from(ceiling) * (1.0 + 0.9 / 4.0);
-    assert!(
-        capped <= allowed,
-        "{capped} kb/s over a {ceiling} kb/s ceiling (at most {allowed} with the buffer)"
-    );
+    for (name, kbps) in [("capped", capped_kbps), ("crf", crf_kbps)] {
+        assert!(
+            kbps <= allowed,
+            "{name}: {kbps} kb/s over a {ceiling} kb/s ceiling (at most {allowed} with the buffer)"
+        );
+    }
+    for out in [&free, &capped, &crf] {
+        let measured = busiest_second_kbps(&out.short);
+        assert!(
+            measured.abs_diff(out.report.video_rate.peak_kbps) <= 1,
+            "the report says {} kb/s, the short's busiest second is {measured}",
+            out.report.video_rate.peak_kbps
+        );
+    }
+}
+
+/// The most kilobits in the second from any video packet of `path`, counted here the slow way.
+fn busiest_second_kbps(path: &Path) -> u32 {
+    let packets: Vec<(f64, u64)> = video_csv(path, "packet=pts_time,size")
+        .iter()
+        .filter_map(|l| {
+            let (t, size) = l.split_once(',')?;
+            Some((t.parse().ok()?, size.trim().parse().ok()?))
+        })
+        .collect();
+    assert!(!packets.is_empty(), "no packets in {}", path.display());
+    let most = packets
+        .iter()
+        .map(|&(from, _)| {
+            packets
+                .iter()
+                .filter(|&&(t, _)| t >= from && t < from + 0.999_999)
+                .map(|&(_, size)| size)
+                .sum::<u64>()
+        })
+        .max()
+        .unwrap();
+    (most * 8).div_ceil(1000) as u32
 }

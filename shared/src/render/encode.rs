@@ -5,8 +5,9 @@
 //! run them side by side; the mux only copies them.
 //!
 //! Output: H.264 High, closed GOPs of two seconds, yuv420p, at constant quality under a bit-rate
-//! ceiling (`render.max_video_kbps`); AAC-LC stereo at 48 kHz; the index at the front
-//! (`+faststart`) so platforms can start reading before the end arrives.
+//! ceiling (`render.max_video_kbps`, held by the encoder or checked on the result: `bitrate`);
+//! AAC-LC stereo at 48 kHz; the index at the front (`+faststart`) so platforms can start
+//! reading before the end arrives.
 
 use std::path::Path;
 use std::time::Duration;
@@ -14,9 +15,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 
+use super::bitrate::{self, RateControl, VideoRate};
 use super::layout::{video_graph, Burn, Layout, Rate, Shrink, Span};
 use super::parts::{cuts, part_count, Picture};
-use super::settings::{EncoderChoice, RenderConfig};
+use super::settings::{EncoderChoice, RenderConfig, X264RateControl};
 use super::{ffmpeg, millis, ms_secs, run_tool, secs, strings, Cut, RenderError};
 
 /// The encoder that ran.
@@ -148,15 +150,57 @@ pub struct EncodePlan<'a> {
 /// several side by side ([`part_count`]). The sound is left out (`-an`), so the encode can
 /// start before the sound is normalised and never waits for it.
 ///
+/// libx264 at a constant quantiser has no bit-rate ceiling: the picture's busiest second is
+/// measured, and a picture over `render.max_video_kbps` is encoded once more at CRF under the
+/// ceiling, which the other rate controls hold from the start. The busiest second of what is
+/// delivered is measured either way, for the report.
+pub async fn encode(
+    plan: &EncodePlan<'_>,
+    cfg: &RenderConfig,
+    timeout: Duration,
+) -> Result<(Picture, VideoRate), RenderError> {
+    let first = match (plan.encoder, cfg.x264_rate_control) {
+        (Encoder::H264Nvenc, _) => RateControl::Cq,
+        (Encoder::Libx264, X264RateControl::Qp) => RateControl::Qp,
+        (Encoder::Libx264, X264RateControl::Crf) => RateControl::Crf,
+    };
+    let picture = encode_with(plan, cfg, first, timeout).await?;
+    let peak_kbps = bitrate::peak_kbps(&picture, timeout).await?;
+    if first != RateControl::Qp || peak_kbps <= cfg.max_video_kbps {
+        let rate = VideoRate {
+            rate_control: first,
+            peak_kbps,
+            qp_peak_kbps: None,
+        };
+        return Ok((picture, rate));
+    }
+    tracing::info!(
+        peak_kbps,
+        ceiling_kbps = cfg.max_video_kbps,
+        "the picture at a constant quantiser is over render.max_video_kbps in its busiest \
+         second; encoding it again at CRF under the ceiling"
+    );
+    let picture = encode_with(plan, cfg, RateControl::Crf, timeout).await?;
+    let rate = VideoRate {
+        rate_control: RateControl::Crf,
+        peak_kbps: bitrate::peak_kbps(&picture, timeout).await?,
+        qp_peak_kbps: Some(peak_kbps),
+    };
+    Ok((picture, rate))
+}
+
+/// The picture's encode with `control`: its parts side by side, joined by their list.
+///
 /// A part reads the source from its cut with ffmpeg's `-ss`, and `-itsoffset` puts back the
 /// distance from the window's start: every part's frames then carry the timestamps one encode
 /// of the whole window gives them, to the tick, so libass shows each caption on the same
 /// frames. A `trim` in the graph keeps the part's frames, and each part's timestamps start
 /// again from zero, frame `i` of the window landing on the output's frame `i`. The parts'
 /// frames are one encode's frames, joined.
-pub async fn encode(
+async fn encode_with(
     plan: &EncodePlan<'_>,
     cfg: &RenderConfig,
+    control: RateControl,
     timeout: Duration,
 ) -> Result<Picture, RenderError> {
     let gop = (plan.out_fps * 2.0).round().max(1.0) as u32;
@@ -179,6 +223,7 @@ pub async fn encode(
         let args = part_args(
             plan,
             cfg,
+            control,
             gop,
             (span[0], span[1]),
             threads.as_deref(),
@@ -212,6 +257,7 @@ pub async fn encode(
 fn part_args(
     plan: &EncodePlan<'_>,
     cfg: &RenderConfig,
+    control: RateControl,
     gop: u32,
     span: (i64, i64),
     threads: Option<&str>,
@@ -243,7 +289,7 @@ fn part_args(
     }
     args.extend(["-filter_complex".into(), graph]);
     args.extend(strings(&["-map", "[vout]", "-an"]));
-    args.extend(codec_args(plan.encoder, cfg, gop));
+    args.extend(codec_args(control, cfg, gop));
     if let Some(t) = threads {
         args.extend(["-threads".into(), t.into()]);
     }
@@ -255,36 +301,53 @@ fn part_args(
 }
 
 /// The encoder's options: the codec, its quality, the bit-rate ceiling, the GOP.
-fn codec_args(encoder: Encoder, cfg: &RenderConfig, gop: u32) -> Vec<String> {
-    let mut args = vec!["-c:v".into(), encoder.ffmpeg_name().into()];
-    match encoder {
-        Encoder::Libx264 => {
+fn codec_args(control: RateControl, cfg: &RenderConfig, gop: u32) -> Vec<String> {
+    let mut args = Vec::new();
+    match control {
+        RateControl::Qp | RateControl::Crf => {
+            let quality = if control == RateControl::Qp {
+                "-qp"
+            } else {
+                "-crf"
+            };
             args.extend([
+                "-c:v".into(),
+                Encoder::Libx264.ffmpeg_name().into(),
                 "-preset".into(),
                 cfg.x264_preset.clone(),
-                "-crf".into(),
+                quality.into(),
                 cfg.quality.to_string(),
             ]);
             if !cfg.x264_params.is_empty() {
                 args.extend(["-x264-params".into(), cfg.x264_params.clone()]);
             }
         }
-        Encoder::H264Nvenc => {
+        RateControl::Cq => {
             args.extend(strings(&[
-                "-preset", "p5", "-rc", "vbr", "-b:v", "0", "-cq",
+                "-c:v",
+                Encoder::H264Nvenc.ffmpeg_name(),
+                "-preset",
+                "p5",
+                "-rc",
+                "vbr",
+                "-b:v",
+                "0",
+                "-cq",
             ]));
             args.push(cfg.nvenc_quality.to_string());
         }
     }
     // The ceiling: a one-second buffer at the configured rate (VBV for x264, the same
-    // options for NVENC).
-    let max_rate = format!("{}k", cfg.max_video_kbps);
-    args.extend([
-        "-maxrate".into(),
-        max_rate.clone(),
-        "-bufsize".into(),
-        max_rate,
-    ]);
+    // options for NVENC). A constant quantiser takes none: `encode` checks its result.
+    if control != RateControl::Qp {
+        let max_rate = format!("{}k", cfg.max_video_kbps);
+        args.extend([
+            "-maxrate".into(),
+            max_rate.clone(),
+            "-bufsize".into(),
+            max_rate,
+        ]);
+    }
     args.extend(strings(&["-profile:v", "high", "-flags", "+cgop", "-g"]));
     args.push(gop.to_string());
     args
@@ -400,23 +463,43 @@ mod tests {
     }
 
     #[test]
-    fn each_encoder_gets_its_own_quality_setting() {
+    fn each_rate_control_gets_its_quality_setting_and_the_ceiling_where_it_takes_one() {
         let cfg = RenderConfig {
             quality: 27,
             nvenc_quality: 19,
             ..RenderConfig::default()
         };
-        let x264 = codec_args(Encoder::Libx264, &cfg, 60);
-        assert_eq!(after(&x264, "-crf"), Some("27"), "{x264:?}");
-        assert_eq!(after(&x264, "-preset"), Some(cfg.x264_preset.as_str()));
-        assert_eq!(after(&x264, "-x264-params"), Some("deblock=1:8x8dct=1"));
-        assert!(!x264.iter().any(|a| a == "-cq"), "{x264:?}");
-        let nvenc = codec_args(Encoder::H264Nvenc, &cfg, 60);
-        assert_eq!(after(&nvenc, "-cq"), Some("19"), "{nvenc:?}");
-        assert!(!nvenc.iter().any(|a| a == "-crf"), "{nvenc:?}");
-        for args in [&x264, &nvenc] {
+        let qp = codec_args(RateControl::Qp, &cfg, 60);
+        let crf = codec_args(RateControl::Crf, &cfg, 60);
+        let nvenc = codec_args(RateControl::Cq, &cfg, 60);
+        for (args, codec, flag, value) in [
+            (&qp, "libx264", "-qp", "27"),
+            (&crf, "libx264", "-crf", "27"),
+            (&nvenc, "h264_nvenc", "-cq", "19"),
+        ] {
+            assert_eq!(after(args, "-c:v"), Some(codec), "{args:?}");
+            assert_eq!(after(args, flag), Some(value), "{args:?}");
+            let others = ["-qp", "-crf", "-cq"].into_iter().filter(|f| *f != flag);
+            assert!(
+                others.clone().all(|f| !args.iter().any(|a| a == f)),
+                "{args:?}"
+            );
             assert_eq!(after(args, "-g"), Some("60"));
+            assert_eq!(after(args, "-profile:v"), Some("high"));
+        }
+        for args in [&qp, &crf] {
+            assert_eq!(after(args, "-preset"), Some(cfg.x264_preset.as_str()));
+            assert_eq!(after(args, "-x264-params"), Some("deblock=1:8x8dct=1"));
+        }
+        // libx264's VBV needs a rate control that plans bits: the constant quantiser's
+        // ceiling is checked on what it encoded.
+        assert!(
+            !qp.iter().any(|a| a == "-maxrate" || a == "-bufsize"),
+            "{qp:?}"
+        );
+        for args in [&crf, &nvenc] {
             assert_eq!(after(args, "-maxrate"), Some("16000k"));
+            assert_eq!(after(args, "-bufsize"), Some("16000k"));
         }
     }
 }

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use super::bitrate::VideoRate;
 use super::captions::{build_captions, to_ass, to_srt, LineRules};
 use super::encode::{self, EncodePlan, Encoder};
 use super::layout::{Burn, Layout, Rate, HEIGHT, WIDTH};
@@ -66,6 +67,8 @@ pub struct RenderReport {
     /// How many parts the picture's encode was cut into (`parts::part_count`).
     #[serde(default = "one")]
     pub encode_parts: usize,
+    /// How the picture's bit rate was held, and its busiest second.
+    pub video_rate: VideoRate,
     pub layout: String,
     pub transcriber: String,
     pub source: MediaInfo,
@@ -171,12 +174,13 @@ pub async fn render(
             encoder,
             dir: work.path(),
         };
-        let picture = timed(&timings, "encode", encode::encode(&plan, cfg, step)).await?;
-        Ok::<_, RenderError>((transcript, captions.len(), encoder, picture))
+        let (picture, video_rate) =
+            timed(&timings, "encode", encode::encode(&plan, cfg, step)).await?;
+        Ok::<_, RenderError>((transcript, captions.len(), encoder, picture, video_rate))
     };
     // The first error ends both branches: dropping a step kills its ffmpeg.
     let started = Instant::now();
-    let ((normalised, aac, output_loudness), (transcript, captions, encoder, picture)) =
+    let ((normalised, aac, output_loudness), (transcript, captions, encoder, picture, video_rate)) =
         tokio::try_join!(sound, picture)?;
     record(&timings, "transcribe_encode_and_sound", started);
 
@@ -207,6 +211,7 @@ pub async fn render(
     let report = RenderReport {
         encoder,
         encode_parts: picture.parts(),
+        video_rate,
         layout: layout.name().into(),
         transcriber: transcriber.name().into(),
         source: info,
@@ -225,6 +230,7 @@ pub async fn render(
         encoder = encoder.ffmpeg_name(),
         layout = layout.name(),
         lufs = output_loudness.integrated_lufs,
+        peak_kbps = video_rate.peak_kbps,
         "short rendered"
     );
     Ok(RenderOutputs {

@@ -5,6 +5,7 @@
 //! the media store and recording the outcome on the clip is the edit stage's work
 //! (`pipeline::edit`).
 
+pub mod bitrate;
 pub mod captions;
 pub mod encode;
 pub mod job;

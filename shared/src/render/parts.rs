@@ -96,6 +96,14 @@ impl Picture {
         (&self.files[k], (at - self.starts[k]).max(0.0))
     }
 
+    /// Each file, and where it starts in the window in seconds.
+    pub(crate) fn files_and_starts(&self) -> impl Iterator<Item = (&Path, f64)> {
+        self.files
+            .iter()
+            .map(PathBuf::as_path)
+            .zip(self.starts.iter().copied())
+    }
+
     /// How many parts the encode was cut into.
     pub fn parts(&self) -> usize {
         self.files.len()

@@ -92,6 +92,23 @@ pub enum EncoderChoice {
     X264,
 }
 
+/// How libx264 holds the picture's quality (`render.x264_rate_control`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum X264RateControl {
+    /// A constant quantiser: `render.quality` is the QP. No rate control runs, so libx264
+    /// skips the half-size analysis of every frame that CRF plans its bits with (a third of
+    /// `ultrafast`'s encode), and has no bit-rate ceiling of its own: the job measures the
+    /// picture's busiest second and, over `render.max_video_kbps`, encodes it again as `crf`
+    /// does (`encode::encode`). Constant QP also turns off adaptive quantisation and the
+    /// macroblock tree, which `ultrafast` has off anyway.
+    #[default]
+    Qp,
+    /// Constant rate factor under the ceiling from the start: `render.quality` is the CRF.
+    /// What the slower presets' adaptive quantisation and macroblock tree need.
+    Crf,
+}
+
 /// A rectangle of the source as fractions of its width and height (so it holds at any size).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -211,13 +228,17 @@ pub struct RenderConfig {
     pub x264_preset: String,
     /// libx264 options over the preset (`-x264-params`, `key=value:…`); empty for none.
     pub x264_params: String,
-    /// libx264's constant quality (CRF, 0–51); lower is better and larger.
+    /// How libx264 holds the quality: a constant quantiser or a constant rate factor.
+    pub x264_rate_control: X264RateControl,
+    /// libx264's quality, 0–51, a QP or a CRF (`x264_rate_control`); lower is better and
+    /// larger.
     pub quality: u8,
     /// NVENC's constant quality (CQ, 0–51), its own scale: the same number is not the same
     /// picture on both encoders.
     pub nvenc_quality: u8,
-    /// The video bit rate the encoder may not exceed over any second (kb/s): the ceiling on
-    /// what constant quality spends on a busy picture.
+    /// The ceiling on what constant quality spends on a busy picture (kb/s). CRF and NVENC
+    /// hold it as a one-second buffer (VBV); a constant-quantiser picture is kept only when
+    /// no second of it carries more, and is otherwise encoded again at CRF.
     pub max_video_kbps: u32,
     /// Integrated loudness target (LUFS) and true-peak ceiling (dBTP).
     pub loudness_lufs: f64,
@@ -244,31 +265,36 @@ impl Default for RenderConfig {
             safe_area: SafeArea::default(),
             fonts_dir: PathBuf::from("/usr/share/fonts/truetype/dejavu"),
             encoder: EncoderChoice::Auto,
-            // `ultrafast` with the deblocking filter and the 8×8 transform put back, at CRF 24.
-            // The short is what the platforms re-encode, so its quality is what counts and its
-            // size only needs to stay under their limits (`max_video_kbps`). Measured on 10 s
-            // of `make bench`'s 1080×1920 frames and of two harder sources (a zooming fractal,
-            // with and without grain), against the MoviePy baseline's encoder settings (x264
-            // `medium`, CRF 23) on the same frames: SSIM 0.9986, 0.9949, 0.9909 against
-            // `medium`'s 0.9977, 0.9943, 0.9902, for 28–37 % less encoding CPU than the former
-            // default (`superfast` with a macroblock tree and a 10-frame look-ahead, no
-            // B-frames, CRF 20), in files 2.5–4× `medium`'s size. Without the deblocking filter,
-            // ultrafast at CRF 23 fell below `medium` on the fractal and the grain. The 8×8
-            // transform (5–8 % of the encode's CPU, the same SSIM) makes the stream High
-            // profile, which `-profile:v high` only allows: without it, ultrafast's stream is
-            // Constrained Baseline. A picture busy enough to reach `max_video_kbps` (a 16 Mb/s
-            // cellular automaton) is where `medium` is better (SSIM 0.988 against 0.982; the
-            // former default: 0.987): its better compression tells under a ceiling.
+            // `ultrafast` with the deblocking filter and the 8×8 transform put back, at a
+            // constant quantiser of 20. The short is what the platforms re-encode, so its
+            // quality is what counts and its size only needs to stay under their limits
+            // (`max_video_kbps`). Measured on 10 s of `make bench`'s 1080×1920 frames and of
+            // three harder sources (a zooming fractal, the same with grain, a cellular
+            // automaton), each encoded by itself with one thread, against the MoviePy
+            // baseline's encoder settings (x264 `medium`, CRF 23) on the same frames: SSIM
+            // 0.9985, 0.9951, 0.9941 against `medium`'s 0.9975, 0.9945, 0.9932 on the first
+            // three, for 26–36 % less encoding CPU than the same preset at CRF 24 under the
+            // ceiling (the former default, SSIM 0.9985, 0.9949, 0.9938), in files 0.9–1.2× its
+            // size and 3.3–3.7× `medium`'s. CRF is dearer because it analyses every frame at
+            // half size to plan its bits. The automaton is busy enough to go over the
+            // ceiling at QP 20 (27.6 Mb/s in its busiest second): it is encoded again at CRF 20
+            // under the ceiling, SSIM 0.9934 against `medium`'s 0.9938 (its better compression
+            // tells under a ceiling), for 1.8× the former default's encoding CPU. The 8×8
+            // transform makes the stream High profile, which `-profile:v high` only allows:
+            // without it, ultrafast's stream is Constrained Baseline. Without the deblocking
+            // filter, ultrafast fell below `medium` on the fractal and the grain.
             x264_preset: "ultrafast".into(),
             x264_params: "deblock=1:8x8dct=1".into(),
-            quality: 24,
+            x264_rate_control: X264RateControl::Qp,
+            quality: 20,
             nvenc_quality: 20,
             // Instagram Reels take "VBR, 25 Mbps maximum" (Meta's Reels specifications,
             // developers.facebook.com/docs/instagram-platform/instagram-graph-api/reference/ig-user/media):
             // a second's worth of buffer at 16 Mb/s keeps even a 3 s short (Instagram's
             // shortest) under that, the buffer x264 starts with included. An encode in parts
             // starts one buffer per part, and every part lasts at least a 2 s GOP: at most
-            // 16 × (1 + 1/2) = 24 Mb/s over the short.
+            // 16 × (1 + 1/2) = 24 Mb/s over the short. A constant-quantiser picture with no
+            // second over 16 Mb/s is under 16 Mb/s over any length.
             max_video_kbps: 16_000,
             // The targets: about the level the platforms play short videos at (no
             // platform publishes a number); the -1 dBTP ceiling leaves room for AAC overshoot.
