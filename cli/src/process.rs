@@ -124,13 +124,15 @@ pub async fn process(config: &Config, ports: &Ports, args: ProcessArgs) -> anyho
         .map(|(k, v)| format!("{k} {v} ms"))
         .collect();
     Ok(format!(
-        "{how}\nshort     {}\ncaptions  {} ({} captions)\nthumbnail {}\nreport    {}\nencoder   {}  layout {}  loudness {:.1} LUFS / {:.1} dBTP\ntimings   {}\n",
+        "{how}\nshort     {}\ncaptions  {} ({} captions)\nthumbnail {}\nreport    {}\nencoder   {} ({}, busiest second {:.1} Mb/s)  layout {}  loudness {:.1} LUFS / {:.1} dBTP\ntimings   {}\n",
         out.short.display(),
         out.srt.display(),
         r.captions,
         out.thumbnail.display(),
         out.report_file.display(),
         r.encoder.ffmpeg_name(),
+        r.video_rate.rate_control.name(),
+        f64::from(r.video_rate.peak_kbps) / 1000.0,
         r.layout,
         r.output_loudness.integrated_lufs,
         r.output_loudness.true_peak_dbtp,

@@ -113,6 +113,14 @@ async fn a_file_is_analysed_and_the_short_is_cut_around_its_sound() {
     let srt = std::fs::read_to_string(out.join("captions.srt")).unwrap();
     assert!(srt.contains("No way."), "{srt}");
     assert!(std::fs::metadata(out.join("thumbnail.jpg")).unwrap().len() > 1000);
+    // The summary says how the picture's bit rate was held, as the report does.
+    let rate = &report["video_rate"];
+    let line = format!(
+        "libx264 ({}, busiest second {:.1} Mb/s)",
+        rate["rate_control"].as_str().unwrap(),
+        rate["peak_kbps"].as_f64().unwrap() / 1000.0
+    );
+    assert!(stdout.contains(&line), "{line:?} in {stdout}");
     assert_eq!(fake.accepted().len(), 1, "one transcription request");
 }
 

@@ -11,7 +11,7 @@
 //! For scale, the issue's "naive ffmpeg graph" runs too, in one ffmpeg command: the blur
 //! computed at full resolution (the source scaled to cover the frame, `boxblur=20`), the
 //! foreground scaled bicubic and overlaid, the same ASS captions through libass, a one-pass
-//! `loudnorm`, libx264 `veryfast` at the same quality setting.
+//! `loudnorm`, libx264 `veryfast` at CRF 23 (libx264's default, and the MoviePy edit's).
 //!
 //! The words come from a fixed list (transcription is not what is compared: the MoviePy edit
 //! starts from an SRT too). MoviePy runs as the seed would, with its default `medium` preset;
@@ -252,12 +252,12 @@ fn main() {
     let r = &out.report;
     println!(
         "render job, 60 s 1080p30 → 1080×1920 blur layout, {} captions, {} preset {} ({}), \
-         {:?} {}, encoded in {} part(s), busiest second {:.1} Mb/s:",
+         {} {}, encoded in {} part(s), busiest second {:.1} Mb/s:",
         r.captions,
         r.encoder.ffmpeg_name(),
         cfg.x264_preset,
         cfg.x264_params,
-        r.video_rate.rate_control,
+        r.video_rate.rate_control.name(),
         cfg.quality,
         r.encode_parts,
         f64::from(r.video_rate.peak_kbps) / 1000.0
@@ -392,8 +392,7 @@ fn naive_graph(source: &Path, ass: &Path, cfg: &RenderConfig, out: &Path) -> Dur
                 "-map",
                 "[aout]",
             ])
-            .args(["-c:v", "libx264", "-preset", "veryfast", "-crf"])
-            .arg(cfg.quality.to_string())
+            .args(["-c:v", "libx264", "-preset", "veryfast", "-crf", "23"])
             .args(["-c:a", "aac", "-b:a", "160k", "-ar", "48000"])
             .args(["-movflags", "+faststart"])
             .arg(out),

@@ -26,6 +26,17 @@ pub enum RateControl {
     Cq,
 }
 
+impl RateControl {
+    /// The name the report gives it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Qp => "qp",
+            Self::Crf => "crf",
+            Self::Cq => "cq",
+        }
+    }
+}
+
 /// The delivered picture's bit rate, for the render report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VideoRate {
@@ -189,5 +200,13 @@ mod tests {
             .contains("without a time"));
         assert!(parse_packets(b"{}").unwrap().is_empty());
         assert!(parse_packets(b"garbage").is_err());
+    }
+
+    #[test]
+    fn each_rate_control_is_named_as_the_report_writes_it() {
+        for control in [RateControl::Qp, RateControl::Crf, RateControl::Cq] {
+            let json = serde_json::to_value(control).unwrap();
+            assert_eq!(json, control.name());
+        }
     }
 }
