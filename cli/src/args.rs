@@ -90,8 +90,9 @@ pub enum Command {
     /// Twitch subscription was revoked, and runs per stage and posts per platform.
     Status,
     /// Check this setup end to end and say exactly what is missing; exits non-zero when a
-    /// check fails. Local: configuration, data folder, database, ffmpeg/ffprobe, key file
-    /// permissions, Twitch credentials, broadcaster tokens, subscriptions, account tokens.
+    /// check fails. Local: configuration, data folder, database, ffmpeg/ffprobe and its build
+    /// (libx264, libass, zscale), key file permissions, Twitch credentials, broadcaster
+    /// tokens, subscriptions, account tokens.
     /// AWS (--backend aws): credentials, table, queues, bucket, vault key, secrets.
     Doctor,
     /// Manage publishing accounts (where and when shorts are posted).

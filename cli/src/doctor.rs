@@ -1,6 +1,6 @@
 //! `hilite doctor`: checks a setup end to end and says exactly what is missing. On this machine
 //! (`backend = "local"`): the configuration, the data folder, the database schema, ffmpeg and
-//! ffprobe, the key files' permissions, the Twitch app credentials and each broadcaster's user
+//! ffprobe and what the render job needs of ffmpeg's build, the key files' permissions, the Twitch app credentials and each broadcaster's user
 //! token (through the real client, against `twitch.api_base`/`auth_base`), the EventSub
 //! subscriptions of each broadcaster, and each publishing account's platform tokens. On AWS
 //! (`backend = "aws"`, in `doctor_aws`): credentials, the table and its keys, the queues, the
@@ -15,10 +15,12 @@
 use std::fmt::Write as _;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::time::Duration;
 
 use hilite::backend::Ports;
 use hilite::config::{BackendKind, Config};
 use hilite::domain::SubscriptionStatus;
+use hilite::render::encode;
 use hilite::store::sqlite::{Database, SCHEMA_VERSION};
 use hilite::twitch::TwitchClient;
 
@@ -121,6 +123,7 @@ async fn local(config: &Config, report: &mut Report) {
         ),
         Err(e) => report.fail("database", e.to_string()),
     }
+    let mut has_ffmpeg = false;
     for tool in ["ffmpeg", "ffprobe"] {
         match tokio::process::Command::new(tool)
             .arg("-version")
@@ -130,12 +133,16 @@ async fn local(config: &Config, report: &mut Report) {
             Ok(out) if out.status.success() => {
                 let first = String::from_utf8_lossy(&out.stdout);
                 report.ok(tool, first.lines().next().unwrap_or("").to_string());
+                has_ffmpeg |= tool == "ffmpeg";
             }
             _ => report.fail(
                 tool,
                 "not found on PATH; install ffmpeg (`make setup`, or apt-get install ffmpeg)",
             ),
         }
+    }
+    if has_ffmpeg {
+        ffmpeg_build(report).await;
     }
     // Opening the backend creates the key files on first use, so they are checked after it.
     let opened = Ports::from_config(config).await;
@@ -158,6 +165,41 @@ async fn local(config: &Config, report: &mut Report) {
     };
     twitch(config, &ports, report).await;
     accounts(&ports, report).await;
+}
+
+/// The encoder and filters the render job uses: libx264 and libass are needed, zimg's
+/// `zscale` only makes the blur layout sharper and cheaper.
+async fn ffmpeg_build(report: &mut Report) {
+    let what = "ffmpeg build";
+    let build = match encode::ffmpeg_build(Duration::from_secs(30)).await {
+        Ok(b) => b,
+        Err(e) => return report.fail(what, e.to_string()),
+    };
+    let missing: Vec<&str> = [
+        (build.libx264, "the libx264 encoder"),
+        (build.ass, "the ass filter (libass)"),
+    ]
+    .into_iter()
+    .filter_map(|(has, name)| (!has).then_some(name))
+    .collect();
+    if !missing.is_empty() {
+        report.fail(
+            what,
+            format!(
+                "lacks {}, which the render job needs; install Debian's or Ubuntu's ffmpeg \
+                 (`make setup`, or apt-get install ffmpeg)",
+                missing.join(" and ")
+            ),
+        );
+    } else if !build.zscale {
+        report.warn(
+            what,
+            "no zscale filter (ffmpeg built without libzimg): the blur layout shrinks the \
+             source with swscale's area scaler, a little softer and slower",
+        );
+    } else {
+        report.ok(what, "libx264, libass and zscale");
+    }
 }
 
 /// Create the folder if needed and write then remove a probe file in it.

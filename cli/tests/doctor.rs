@@ -181,6 +181,71 @@ async fn a_configuration_that_does_not_load_is_reported_not_a_crash() {
     );
 }
 
+/// The render job needs libx264 and libass from ffmpeg's build and prefers zimg's `zscale`:
+/// an ffmpeg without `zscale` is a warning, one without libx264 a failure. Those ffmpegs are
+/// this machine's, behind a script on PATH that leaves the names out of its listings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ffmpeg_build_without_what_the_render_job_uses_is_reported() {
+    let site = LocalSite::new();
+    let hilite = Hilite::new(BIN, &site);
+    let (_, report) = outcome(hilite.run(&["doctor"]));
+    assert!(
+        line(&report, "ok", "ffmpeg build").contains("libx264, libass and zscale"),
+        "{report}"
+    );
+    let real = which("ffmpeg");
+    for (left_out, state, says) in [
+        ("zscale", "warn", "swscale's area scaler"),
+        ("libx264|zscale", "FAIL", "lacks the libx264 encoder"),
+    ] {
+        let bin = tempfile::tempdir().unwrap();
+        let script = bin.path().join("ffmpeg");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh
+case \"$*\" in
+  *-encoders*|*-filters*) '{real}' \"$@\" | grep -v -E '^ *[^ ]+ +({left_out}) ' ;;
+  *) exec '{real}' \"$@\" ;;
+esac
+",
+                real = real.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = std::env::join_paths(
+            std::iter::once(bin.path().to_path_buf())
+                .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+        )
+        .unwrap();
+        let (ok, report) = outcome(
+            hilite
+                .command(&["doctor"])
+                .env("PATH", path)
+                .output()
+                .unwrap(),
+        );
+        assert!(
+            line(&report, state, "ffmpeg build").contains(says),
+            "without {left_out}:\n{report}"
+        );
+        assert!(
+            !ok || state != "FAIL",
+            "doctor must fail without libx264:\n{report}"
+        );
+        line(&report, "ok", "ffmpeg");
+    }
+}
+
+/// The first `name` on PATH.
+fn which(name: &str) -> std::path::PathBuf {
+    std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{name} on PATH (make setup)"))
+}
+
 /// `hilite --backend aws doctor` with exactly `env` (and moto's AWS variables).
 fn aws_doctor(b: &TestBackend, env: &[(String, String)]) -> (bool, String) {
     let mut cmd = Command::new(BIN);

@@ -108,7 +108,7 @@ pub async fn choose_shrink(timeout: Duration) -> Shrink {
                 timeout,
             )
             .await
-            .is_ok_and(|out| lists_zscale(&String::from_utf8_lossy(&out.stdout)));
+            .is_ok_and(|out| lists(&String::from_utf8_lossy(&out.stdout), "zscale"));
             if !listed {
                 tracing::warn!(
                     "ffmpeg has no zscale filter (built without libzimg): the blur layout \
@@ -125,11 +125,46 @@ pub async fn choose_shrink(timeout: Duration) -> Shrink {
     }
 }
 
-/// Whether `ffmpeg -filters` output lists `zscale` (a line ` ..C zscale  V->V  …`).
-fn lists_zscale(filters: &str) -> bool {
-    filters
+/// Whether an `ffmpeg -filters` or `-encoders` listing has `name` (a line ` ..C zscale  V->V
+/// …` or ` V....D libx264  libx264 H.264 …`).
+fn lists(listing: &str, name: &str) -> bool {
+    listing
         .lines()
-        .any(|l| l.split_whitespace().nth(1) == Some("zscale"))
+        .any(|l| l.split_whitespace().nth(1) == Some(name))
+}
+
+/// What the render job needs from this machine's ffmpeg build, for `hilite doctor`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FfmpegBuild {
+    /// The CPU encoder.
+    pub libx264: bool,
+    /// The `ass` filter (libass), which burns the captions.
+    pub ass: bool,
+    /// zimg's `zscale`, the blur foreground's shrink ([`choose_shrink`]).
+    pub zscale: bool,
+}
+
+/// Ask ffmpeg for its encoders and filters.
+pub async fn ffmpeg_build(timeout: Duration) -> Result<FfmpegBuild, RenderError> {
+    let listing = |flag: &str| {
+        let args = ["-hide_banner".to_string(), flag.to_string()];
+        async move {
+            let out = run_tool("ffmpeg", &args, "listing encoders and filters", timeout).await?;
+            if !out.status.success() {
+                return Err(RenderError::Ffmpeg {
+                    step: "listing encoders and filters",
+                    detail: super::stderr_tail(&out),
+                });
+            }
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        }
+    };
+    let (encoders, filters) = tokio::try_join!(listing("-encoders"), listing("-filters"))?;
+    Ok(FfmpegBuild {
+        libx264: lists(&encoders, "libx264"),
+        ass: lists(&filters, "ass"),
+        zscale: lists(&filters, "zscale"),
+    })
 }
 
 /// Everything the picture's encode needs.
@@ -452,14 +487,21 @@ mod tests {
     }
 
     #[test]
-    fn zscale_is_found_in_the_filter_list_and_only_there() {
+    fn a_name_is_found_in_a_listing_and_only_there() {
         let listing = " T.. zmq               N->N       Receive commands sent through a libzmq client.\n \
                        ..C zscale            V->V       Apply resizing, colorspace and bit depth conversion.\n";
-        assert!(lists_zscale(listing));
+        assert!(lists(listing, "zscale"));
         let without = " ... scale             V->V       Scale the input video size and/or convert the image format.\n \
                        ... scale2ref         VV->VV     Scale the input video size and/or convert the image format to the given reference.\n";
-        assert!(!lists_zscale(without));
-        assert!(!lists_zscale(""));
+        assert!(!lists(without, "zscale"));
+        assert!(!lists("", "zscale"));
+        let encoders = " V....D libx264              libx264 H.264 / AVC / MPEG-4 AVC / MPEG-4 part 10 (codec h264)\n \
+                        V....D libx264rgb           libx264 H.264 / AVC / MPEG-4 AVC / MPEG-4 part 10 RGB (codec h264)\n";
+        assert!(lists(encoders, "libx264"));
+        assert!(!lists(
+            &encoders.replace(" libx264 ", " libx265 "),
+            "libx264"
+        ));
     }
 
     #[test]
