@@ -1,10 +1,10 @@
 //! `hilite doctor`: checks a setup end to end and says exactly what is missing. On this machine
 //! (`backend = "local"`): the configuration, the data folder, the database schema, ffmpeg and
-//! ffprobe and what the render job needs of ffmpeg's build, the key files' permissions, the Twitch app credentials and each broadcaster's user
-//! token (through the real client, against `twitch.api_base`/`auth_base`), the EventSub
-//! subscriptions of each broadcaster, and each publishing account's platform tokens. On AWS
-//! (`backend = "aws"`, in `doctor_aws`): credentials, the table and its keys, the queues, the
-//! bucket, the vault key and the secrets.
+//! ffprobe and what the render job needs of ffmpeg's build, the key files' permissions, the
+//! Twitch app credentials and each broadcaster's user token (through the real client, against
+//! `twitch.api_base`/`auth_base`), the EventSub subscriptions of each broadcaster, and each
+//! publishing account's platform tokens. On AWS (`backend = "aws"`, in `doctor_aws`):
+//! credentials, the table and its keys, the queues, the bucket, the vault key and the secrets.
 //!
 //! Each check is one line: `ok`, `warn` (works, but something is worth knowing) or `FAIL` with
 //! what to do. The command exits non-zero when any check fails. It changes nothing, except what

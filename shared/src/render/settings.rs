@@ -97,8 +97,8 @@ pub enum EncoderChoice {
 #[serde(rename_all = "snake_case")]
 pub enum X264RateControl {
     /// A constant quantiser: `render.quality` is the QP. No rate control runs, so libx264
-    /// skips the half-size analysis of every frame that CRF plans its bits with (a third of
-    /// `ultrafast`'s encode), and has no bit-rate ceiling of its own: the job measures the
+    /// skips the half-size analysis of every frame that CRF plans its bits with (a quarter to
+    /// a third of `ultrafast`'s encode), and has no bit-rate ceiling of its own: the job measures the
     /// picture's busiest second and, over `render.max_video_kbps`, encodes it again as `crf`
     /// does (`encode::encode`). Constant QP also turns off adaptive quantisation and the
     /// macroblock tree, which `ultrafast` has off anyway.
