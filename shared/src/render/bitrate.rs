@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::parts::Picture;
-use super::{run_tool, stderr_tail, RenderError};
+use super::{run_tool, stderr_tail, strings, RenderError};
 
 /// How the delivered picture's bit rate was held.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,7 +99,7 @@ struct Packet {
 
 /// The video packets of an encoded file, as (decode time in seconds, bytes).
 async fn video_packets(path: &Path, timeout: Duration) -> Result<Vec<(f64, u64)>, RenderError> {
-    let args: Vec<String> = [
+    let mut args = strings(&[
         "-v",
         "error",
         "-select_streams",
@@ -108,11 +108,8 @@ async fn video_packets(path: &Path, timeout: Duration) -> Result<Vec<(f64, u64)>
         "packet=dts_time,size",
         "-of",
         "json",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .chain([path.display().to_string()])
-    .collect();
+    ]);
+    args.push(path.display().to_string());
     let step = "reading the picture's bit rate";
     let out = run_tool("ffprobe", &args, step, timeout).await?;
     if !out.status.success() {

@@ -60,17 +60,9 @@ pub async fn choose_encoder(
 }
 
 async fn nvenc_works(timeout: Duration) -> bool {
-    let listed = match run_tool(
-        "ffmpeg",
-        &["-hide_banner".into(), "-encoders".into()],
-        "listing encoders",
-        timeout,
-    )
-    .await
-    {
-        Ok(out) => String::from_utf8_lossy(&out.stdout).contains(" h264_nvenc "),
-        Err(_) => false,
-    };
+    let listed = listing("-encoders", timeout)
+        .await
+        .is_ok_and(|l| l.contains(" h264_nvenc "));
     if !listed {
         return false;
     }
@@ -101,14 +93,9 @@ static ZSCALE: OnceCell<bool> = OnceCell::const_new();
 pub async fn choose_shrink(timeout: Duration) -> Shrink {
     let has = *ZSCALE
         .get_or_init(|| async {
-            let listed = run_tool(
-                "ffmpeg",
-                &["-hide_banner".into(), "-filters".into()],
-                "listing filters",
-                timeout,
-            )
-            .await
-            .is_ok_and(|out| lists(&String::from_utf8_lossy(&out.stdout), "zscale"));
+            let listed = listing("-filters", timeout)
+                .await
+                .is_ok_and(|l| lists(&l, "zscale"));
             if !listed {
                 tracing::warn!(
                     "ffmpeg has no zscale filter (built without libzimg): the blur layout \
@@ -123,6 +110,19 @@ pub async fn choose_shrink(timeout: Duration) -> Shrink {
     } else {
         Shrink::Area
     }
+}
+
+/// What `ffmpeg -hide_banner FLAG` lists (`-encoders`, `-filters`).
+async fn listing(flag: &str, timeout: Duration) -> Result<String, RenderError> {
+    let step = "listing encoders and filters";
+    let out = run_tool("ffmpeg", &strings(&["-hide_banner", flag]), step, timeout).await?;
+    if !out.status.success() {
+        return Err(RenderError::Ffmpeg {
+            step,
+            detail: super::stderr_tail(&out),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Whether an `ffmpeg -filters` or `-encoders` listing has `name` (a line ` ..C zscale  V->V
@@ -146,20 +146,8 @@ pub struct FfmpegBuild {
 
 /// Ask ffmpeg for its encoders and filters.
 pub async fn ffmpeg_build(timeout: Duration) -> Result<FfmpegBuild, RenderError> {
-    let listing = |flag: &str| {
-        let args = ["-hide_banner".to_string(), flag.to_string()];
-        async move {
-            let out = run_tool("ffmpeg", &args, "listing encoders and filters", timeout).await?;
-            if !out.status.success() {
-                return Err(RenderError::Ffmpeg {
-                    step: "listing encoders and filters",
-                    detail: super::stderr_tail(&out),
-                });
-            }
-            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-        }
-    };
-    let (encoders, filters) = tokio::try_join!(listing("-encoders"), listing("-filters"))?;
+    let (encoders, filters) =
+        tokio::try_join!(listing("-encoders", timeout), listing("-filters", timeout))?;
     Ok(FfmpegBuild {
         libx264: lists(&encoders, "libx264"),
         ass: lists(&filters, "ass"),
